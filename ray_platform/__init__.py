@@ -1,0 +1,1 @@
+"""GlobalBank data platform on Ray."""

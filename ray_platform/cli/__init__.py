@@ -1,0 +1,56 @@
+"""The ``gbank`` command: a thin layer over the library, one module per noun.
+
+Commands only parse arguments and call library functions. Every error, a bad argument included,
+becomes one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from ray_platform.cli import cluster, demo, generate, kafka
+from ray_platform.errors import PlatformError
+
+app = typer.Typer(
+    name="gbank",
+    help="GlobalBank data platform: lake, warehouse, risk and fraud on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("generate")(generate.generate)
+app.command("demo")(demo.demo)
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(cluster.app, name="cluster")
+
+
+def main() -> None:
+    """Console entry point: run ``gbank`` with the process arguments and exit with its code."""
+    sys.exit(run())
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run ``gbank`` with ``argv`` and return the exit code (tests call this directly)."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="gbank", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("gbank: aborted", err=True)
+        return 130
+    except TyperException as exc:  # bad arguments, unknown commands (typer's vendored click)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: show its help
+            typer.echo(exc.format_message(), err=True)
+            return 2
+        typer.echo(f"gbank: error: {exc.format_message()}", err=True)
+        return getattr(exc, "exit_code", 2)
+    except PlatformError as exc:
+        typer.echo(f"gbank: error: {exc}", err=True)
+        return exc.exit_code
+    return 0
+

@@ -1,0 +1,3 @@
+from ray_platform.cli import main
+
+main()

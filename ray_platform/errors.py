@@ -1,0 +1,55 @@
+"""One error hierarchy for the platform.
+
+Every error the platform raises on purpose derives from :class:`PlatformError`. Each subclass
+also inherits the builtin it resembles, so callers that only know Python's exceptions still
+catch it, and carries the HTTP status a service should answer with, so services and the CLI
+convert errors in one place.
+"""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    """Root of every deliberate platform error."""
+
+    http_status: int = 500
+    exit_code: int = 1
+
+
+class ConfigError(PlatformError, ValueError):
+    """Settings or a configuration file are invalid."""
+
+    http_status = 500
+    exit_code = 2
+
+
+class InvalidArgument(PlatformError, ValueError):
+    """A caller passed a value the platform cannot accept."""
+
+    http_status = 400
+    exit_code = 2
+
+
+class NotFound(PlatformError, KeyError):
+    """A named thing (table, dataset, model, file) does not exist."""
+
+    http_status = 404
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message.
+        return str(self.args[0]) if self.args else ""
+
+
+class ServiceError(PlatformError, RuntimeError):
+    """A local service (Kafka, Ray, Redis, MLflow, S3 server) could not start or be reached."""
+
+    http_status = 503
+
+
+class DataQualityError(PlatformError, ValueError):
+    """Data failed a check that must hold (for example a reconciliation that does not balance)."""
+
+    http_status = 422
+
+
+class SchemaError(DataQualityError):
+    """A feed's schema changed in a way its contract refuses."""

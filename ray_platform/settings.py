@@ -1,0 +1,140 @@
+"""Typed settings for every part of the platform.
+
+Values come, highest precedence first, from keyword arguments, ``GBANK_*`` environment
+variables, an optional TOML file (``GBANK_CONFIG``, else ``gbank.toml`` in the working folder),
+and the defaults below. The defaults run the whole platform embedded on one machine, with no
+configuration, under ``GBANK_HOME`` (``./.gbank`` unless set).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ray_platform.errors import ConfigError
+
+Region = Literal["us", "eu", "apac"]
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("GBANK_CONFIG", "gbank.toml"))
+
+
+class Settings(BaseSettings):
+    """Root settings; every field maps to ``GBANK_<FIELD>`` and to a key in the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="GBANK_", extra="forbid", frozen=True)
+
+    home: Path = Field(
+        default=Path(".gbank"),
+        description="Runtime folder for embedded services, logs and the default lake.",
+    )
+    lake_uri: str = Field(
+        default="",
+        description="Root of the lake: file:///path or s3://bucket/prefix. "
+        "Default: file://<home>/lake.",
+    )
+    landing_uri: str = Field(
+        default="",
+        description="Where source systems drop their files. Default: file://<home>/landing.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint for s3:// URIs (an S3-compatible server); None means AWS.",
+    )
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    kafka_partitions: int = Field(
+        default=4, ge=1, le=256, description="Partitions for the platform's topics."
+    )
+    mlflow_uri: str = Field(
+        default="",
+        description="MLflow tracking URI. Default: sqlite:///<home>/mlflow/mlflow.db.",
+    )
+    feast_repo: Path = Field(
+        default=Path("features/repo"), description="Path of the Feast feature repository."
+    )
+    ray_address: str = Field(
+        default="auto",
+        description="Ray cluster to join: 'auto' finds the local cluster, 'local' starts an "
+        "in-process one, or ray://host:10001.",
+    )
+    ray_dashboard_url: str = Field(
+        default="http://127.0.0.1:8265",
+        description="Ray dashboard and job-submission address.",
+    )
+    ray_head_port: int = Field(
+        default=6380, description="GCS port of the local Ray head (6379 is left to Redis)."
+    )
+    ray_head_cpus: int = Field(default=1, ge=1, description="CPUs the local Ray head offers.")
+    ray_worker_cpus: int = Field(default=1, ge=1, description="CPUs the local Ray worker offers.")
+    ray_object_store_mb: int = Field(
+        default=1024, ge=100, description="Object store per local Ray node, in MiB."
+    )
+    region: Region = Field(default="eu", description="Region this deployment serves.")
+    reporting_currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency for reporting amounts.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        # Absolute paths: jobs submitted with `ray job submit --working-dir .` run in a copy of
+        # the project, so a relative home would point at a different lake in every job.
+        home = self.home.expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        if not self.lake_uri:
+            object.__setattr__(self, "lake_uri", (home / "lake").as_uri())
+        if not self.landing_uri:
+            object.__setattr__(self, "landing_uri", (home / "landing").as_uri())
+        if not self.mlflow_uri:
+            object.__setattr__(self, "mlflow_uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+        return self
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``GBANK_*`` variables, to hand to services and Ray jobs."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"GBANK_{name.upper()}"] = str(value)
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once; raises :class:`ConfigError` when invalid."""
+    return load_settings()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and TOML file, with optional overrides."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
