@@ -138,3 +138,14 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+
+
+def settings_table_markdown() -> str:
+    """The settings as the Markdown table in the README (kept true by a unit test)."""
+    rows = ["| Variable | Default | Description |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = {"": "(derived)", None: "(unset)"}.get(info.default, info.default)
+        if name == "home":
+            default = "./.gbank"
+        rows.append(f"| `GBANK_{name.upper()}` | `{default}` | {info.description} |")
+    return "\n".join(rows)

@@ -78,16 +78,16 @@ class LocalStorage(Storage):
         self._fs = fsspec.filesystem("file", auto_mkdir=True)
 
     @property
-    def fs(self) -> fsspec.AbstractFileSystem:  # noqa: D102
+    def fs(self) -> fsspec.AbstractFileSystem:
         return self._fs
 
-    def path(self, relative: str = "") -> str:  # noqa: D102
+    def path(self, relative: str = "") -> str:
         return f"{self._root}/{relative}".rstrip("/") if relative else self._root
 
-    def storage_options(self) -> dict[str, Any]:  # noqa: D102
+    def storage_options(self) -> dict[str, Any]:
         return {}
 
-    def pyarrow_fs(self) -> pafs.FileSystem:  # noqa: D102
+    def pyarrow_fs(self) -> pafs.FileSystem:
         return pafs.LocalFileSystem()
 
 
@@ -104,7 +104,7 @@ class S3Storage(Storage):
         self._fs: fsspec.AbstractFileSystem | None = None
 
     @property
-    def fs(self) -> fsspec.AbstractFileSystem:  # noqa: D102
+    def fs(self) -> fsspec.AbstractFileSystem:
         if self._fs is None:
             import s3fs
 
@@ -114,10 +114,10 @@ class S3Storage(Storage):
             self._fs = s3fs.S3FileSystem(**kwargs)
         return self._fs
 
-    def path(self, relative: str = "") -> str:  # noqa: D102
+    def path(self, relative: str = "") -> str:
         return f"{self._root}/{relative}".rstrip("/") if relative else self._root
 
-    def storage_options(self) -> dict[str, Any]:  # noqa: D102
+    def storage_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {}
         if self.endpoint_url:
             opts["AWS_ENDPOINT_URL"] = self.endpoint_url
@@ -136,4 +136,6 @@ def storage_for(uri: str, s3_endpoint_url: str | None = None) -> Storage:
         return LocalStorage(uri)
     if scheme == "s3":
         return S3Storage(uri, endpoint_url=s3_endpoint_url)
-    raise InvalidArgument(f"unsupported storage URI scheme {scheme!r} in {uri!r}: use file:// or s3://")
+    raise InvalidArgument(
+        f"unsupported storage URI scheme {scheme!r} in {uri!r}: use file:// or s3://"
+    )

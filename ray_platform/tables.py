@@ -83,18 +83,18 @@ class DeltaTableStore(TableStore):
         except TableNotFoundError:
             raise NotFound(f"no table {name!r} in the lake at {self.storage.root_uri}") from None
 
-    def exists(self, name: str) -> bool:  # noqa: D102
+    def exists(self, name: str) -> bool:
         from deltalake import DeltaTable
 
         return DeltaTable.is_deltatable(self.uri(name), self.storage.storage_options())
 
-    def version(self, name: str) -> int:  # noqa: D102
+    def version(self, name: str) -> int:
         return self._open(name).version()
 
-    def dataset(self, name: str, version: int | None = None) -> pads.Dataset:  # noqa: D102
+    def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
         return self._open(name, version).to_pyarrow_dataset()
 
-    def write(  # noqa: D102
+    def write(
         self,
         name: str,
         data: pa.Table,
@@ -118,7 +118,7 @@ class DeltaTableStore(TableStore):
         )
         return self.version(name)
 
-    def merge(self, name: str, data: pa.Table, keys: Sequence[str]) -> int:  # noqa: D102
+    def merge(self, name: str, data: pa.Table, keys: Sequence[str]) -> int:
         if not self.exists(name):
             return self.write(name, data)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
@@ -131,7 +131,7 @@ class DeltaTableStore(TableStore):
         )
         return self.version(name)
 
-    def delete(self, name: str, predicate: str) -> int:  # noqa: D102
+    def delete(self, name: str, predicate: str) -> int:
         table = self._open(name)
         table.delete(predicate)
         return table.version()

@@ -53,4 +53,3 @@ def run(argv: list[str] | None = None) -> int:
         typer.echo(f"gbank: error: {exc}", err=True)
         return exc.exit_code
     return 0
-

@@ -1,0 +1,147 @@
+"""The main job on the embedded defaults: what ``make demo`` and ``gbank demo`` run.
+
+Each step is a plain function that takes the shared :class:`DemoContext` and returns a line for
+the summary; later capabilities add their steps to :data:`STEPS`. Services the demo starts are
+left running so the user can look at them (``gbank kafka stop`` and ``gbank cluster down`` stop
+them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from ray_platform.settings import Settings, get_settings
+
+
+@dataclass
+class DemoOptions:
+    """What the demo generates."""
+
+    customers: int = 20_000
+    days: int = 30
+    start_date: date = date(2026, 1, 1)
+    seed: int = 42
+    bad_rate: float = 0.01
+    kafka_sample: int = 2_000
+
+
+@dataclass
+class DemoContext:
+    """State the steps share: settings, options and what earlier steps produced."""
+
+    settings: Settings
+    options: DemoOptions
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def dates(self) -> list[date]:
+        """Every business date the demo generated."""
+        o = self.options
+        return [o.start_date + timedelta(days=i) for i in range(o.days)]
+
+
+def start_kafka(ctx: DemoContext) -> str:
+    """Start the local KRaft broker and create the platform's topics."""
+    from ray_platform.services.kafka import KafkaBroker
+
+    broker = KafkaBroker(ctx.settings)
+    broker.start()
+    topics = broker.topics()
+    return f"Kafka broker up at {ctx.settings.kafka_bootstrap}; topics: {sorted(topics)}"
+
+
+def start_ray(ctx: DemoContext) -> str:
+    """Start the local two-node Ray cluster."""
+    from ray_platform.services.ray_cluster import LocalRayCluster
+
+    cluster = LocalRayCluster(ctx.settings)
+    cluster.start()
+    return f"Ray cluster up: {cluster.status().alive_nodes} nodes"
+
+
+def generate(ctx: DemoContext) -> str:
+    """Write a synthetic bank's raw feeds into the landing zone."""
+    from ray_platform.generator import GeneratorConfig, generate_bank
+
+    o = ctx.options
+    config = GeneratorConfig(
+        customers=o.customers,
+        days=o.days,
+        start_date=o.start_date,
+        seed=o.seed,
+        bad_rate=o.bad_rate,
+    )
+    report = generate_bank(ctx.settings.landing_uri, config)
+    ctx.facts["generation"] = report
+    return f"generated {report.summary()} into {ctx.settings.landing_uri}"
+
+
+def kafka_round_trip(ctx: DemoContext) -> str:
+    """Produce a sample of the last day's card transactions and consume them back."""
+    from ray_platform.storage import storage_for
+    from ray_platform.streaming import consume, produce
+
+    landing = storage_for(ctx.settings.landing_uri, ctx.settings.s3_endpoint_url)
+    day = ctx.dates[-1].isoformat()
+    with landing.open(f"cards/{day}/card_transactions.jsonl", "rb") as f:
+        lines = [ln.rstrip(b"\n") for ln in itertools.islice(f, ctx.options.kafka_sample)]
+    records = [(json.loads(ln).get("card_id", "").encode() or None, ln) for ln in lines]
+    sent = produce("transactions", records, ctx.settings)
+    got = consume("transactions", f"gbank-demo-{time.time_ns()}", sent, 60, ctx.settings)
+    sample = {m.value for m in got}
+    missing = sum(1 for _, v in records if v not in sample)
+    return f"Kafka round trip: produced {sent} transactions, consumed {len(got)}, missing {missing}"
+
+
+def ray_smoke_job(ctx: DemoContext) -> str:
+    """Submit the smoke job through the job-submission API, as `ray job submit` does."""
+    from ray_platform.services.jobs import submit_job
+
+    run = submit_job("ray_platform.jobs.smoke", settings=ctx.settings, timeout_s=600)
+    result = run.result or {}
+    return (
+        f"Ray job {run.submission_id} {run.status} in {run.seconds:.0f}s "
+        f"on {result.get('nodes_answered')} nodes"
+    )
+
+
+Step = Callable[[DemoContext], str]
+STEPS: list[tuple[str, Step]] = [
+    ("start Kafka", start_kafka),
+    ("start Ray", start_ray),
+    ("generate bank", generate),
+    ("Kafka round trip", kafka_round_trip),
+    ("Ray job", ray_smoke_job),
+]
+
+
+def run_demo(
+    options: DemoOptions | None = None,
+    settings: Settings | None = None,
+    echo: Callable[[str], None] = print,
+) -> DemoContext:
+    """Run every step in order, echoing progress, then the summary of where to look."""
+    ctx = DemoContext(settings or get_settings(), options or DemoOptions())
+    lines = []
+    for name, step in STEPS:
+        echo(f"==> {name}")
+        started = time.monotonic()
+        line = step(ctx)
+        lines.append(f"  {name:<18} {time.monotonic() - started:6.1f}s  {line}")
+        echo(lines[-1])
+    s = ctx.settings
+    echo("\nGlobalBank demo finished.\n" + "\n".join(lines))
+    echo(
+        "\nWhere to look:\n"
+        f"  Ray dashboard     {s.ray_dashboard_url}\n"
+        f"  Landing zone      {s.landing_uri}\n"
+        f"  Lake              {s.lake_uri}\n"
+        f"  Kafka             {s.kafka_bootstrap}  (gbank kafka topics)\n"
+        "  Stop services     gbank kafka stop && gbank cluster down"
+    )
+    return ctx
