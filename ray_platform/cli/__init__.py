@@ -37,7 +37,8 @@ def run(argv: list[str] | None = None) -> int:
     """Run ``gbank`` with ``argv`` and return the exit code (tests call this directly)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="gbank", standalone_mode=False)
+        # Without standalone mode click *returns* a command's typer.Exit instead of raising it.
+        rv = command.main(args=argv, prog_name="gbank", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -52,4 +53,6 @@ def run(argv: list[str] | None = None) -> int:
     except PlatformError as exc:
         typer.echo(f"gbank: error: {exc}", err=True)
         return exc.exit_code
-    return 0
+    if isinstance(rv, typer.Exit):
+        return rv.exit_code
+    return rv if isinstance(rv, int) else 0
