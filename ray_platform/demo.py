@@ -24,7 +24,7 @@ class DemoOptions:
 
     customers: int = 20_000
     days: int = 30
-    start_date: date = date(2026, 1, 1)
+    start_date: date = date(2026, 1, 5)
     seed: int = 42
     bad_rate: float = 0.01
     kafka_sample: int = 2_000

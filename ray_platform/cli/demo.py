@@ -13,7 +13,7 @@ from ray_platform.errors import InvalidArgument
 def demo(
     customers: int = typer.Option(20_000, min=1, help="Customers in the generated bank."),
     days: int = typer.Option(30, min=1, help="Business days of activity to generate."),
-    start_date: str = typer.Option("2026-01-01", help="First business date (YYYY-MM-DD)."),
+    start_date: str = typer.Option("2026-01-05", help="First business date (YYYY-MM-DD)."),
     seed: int = typer.Option(42, help="Seed of the generator; same seed, same data."),
     bad_rate: float = typer.Option(0.01, min=0.0, max=0.5, help="Share of invalid records."),
 ) -> None:
