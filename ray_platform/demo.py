@@ -78,7 +78,11 @@ def generate(ctx: DemoContext) -> str:
     )
     report = generate_bank(ctx.settings.landing_uri, config)
     ctx.facts["generation"] = report
-    return f"generated {report.summary()} into {ctx.settings.landing_uri}"
+    return (
+        f"generated {len(report.files)} files, {sum(report.records.values()):,} good records "
+        f"({report.card_transactions:,} card transactions, {report.fraud_transactions:,} fraud), "
+        f"{report.bad_records:,} bad records listed in _manifest/bad_records.jsonl"
+    )
 
 
 def kafka_round_trip(ctx: DemoContext) -> str:
@@ -90,12 +94,20 @@ def kafka_round_trip(ctx: DemoContext) -> str:
     day = ctx.dates[-1].isoformat()
     with landing.open(f"cards/{day}/card_transactions.jsonl", "rb") as f:
         lines = [ln.rstrip(b"\n") for ln in itertools.islice(f, ctx.options.kafka_sample)]
-    records = [(json.loads(ln).get("card_id", "").encode() or None, ln) for ln in lines]
+    records = [(_card_key(ln), ln) for ln in lines]
     sent = produce("transactions", records, ctx.settings)
     got = consume("transactions", f"gbank-demo-{time.time_ns()}", sent, 60, ctx.settings)
     sample = {m.value for m in got}
     missing = sum(1 for _, v in records if v not in sample)
     return f"Kafka round trip: produced {sent} transactions, consumed {len(got)}, missing {missing}"
+
+
+def _card_key(line: bytes) -> bytes | None:
+    # The feed carries malformed lines on purpose; they travel unkeyed, like a real producer's.
+    try:
+        return str(json.loads(line).get("card_id")).encode()
+    except (ValueError, AttributeError):
+        return None
 
 
 def ray_smoke_job(ctx: DemoContext) -> str:

@@ -30,12 +30,14 @@ class Message:
 def producer(settings: Settings | None = None, **config: object) -> Iterator[object]:
     """A KafkaProducer that waits for all in-sync replicas and flushes on exit."""
     from kafka import KafkaProducer
-    from kafka.errors import NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     s = settings or get_settings()
     try:
-        prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5, **config)
-    except NoBrokersAvailable:
+        # A broker that is down should say so in seconds, not after the 30 s default.
+        options: dict[str, object] = {"acks": "all", "linger_ms": 5, "bootstrap_timeout_ms": 5000}
+        prod = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, **{**options, **config})
+    except KafkaError:
         raise ServiceError(f"no Kafka broker answers at {s.kafka_bootstrap}") from None
     try:
         yield prod
