@@ -147,4 +147,3 @@ def render(node: LineageNode, indent: str = "") -> list[str]:
         for child in inputs:
             lines.extend(render(child, indent + "     "))
     return lines
-
