@@ -73,6 +73,7 @@ class TableContract:
     cluster_by: tuple[str, ...] = ()
     schema_version: int = 1
     record_tag: str = ""  # XML element of one record
+    stream_topic: str | None = None  # Kafka topic whose landed batches also feed this table
     description: str = ""
 
     def column(self, name: str) -> Column:

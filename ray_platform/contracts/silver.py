@@ -127,7 +127,7 @@ CARD_TRANSACTIONS = TableContract(
         _enum("fraud_pattern", ref.FRAUD_PATTERNS, required=False),
     ),
     business_key=("transaction_id",), event_time="timestamp", partition_by=(*YMD, "hour"),
-    cluster_by=("customer_id",),
+    cluster_by=("customer_id",), stream_topic="transactions",
 )  # fmt: skip
 INSTRUMENTS = TableContract(
     "instruments", "trading", ("instruments.xml",), "xml",
