@@ -48,13 +48,15 @@ def bronze_files(
     if contract.stream_topic and store.exists(layout.KAFKA_OFFSETS):
         # Only batches the offsets ledger records: a file a crashed landing left behind is not
         # part of the stream (see kafka_landing).
+        # A streamed record is judged against when it arrived, not the run's business date:
+        # the nightly run for D also lands what was produced after D closed.
         landed = store.dataset(layout.KAFKA_OFFSETS).to_table(
-            columns=["bronze_path"],
+            columns=["bronze_path", "landed_at"],
             filter=(pc.field("topic") == contract.stream_topic)
             & (pc.field("ingest_date") == dt.date.fromisoformat(day)),
         )
-        for path in landed.column("bronze_path").to_pylist():
-            found[path] = day
+        for row in landed.to_pylist():
+            found[row["bronze_path"]] = max(day, row["landed_at"].date().isoformat())
     return sorted(found.items())
 
 
