@@ -55,7 +55,7 @@ class LakeDayReport:
             },
             "held": s.held if s else {},
             "malformed_files": s.malformed_files if s else {},
-            "gold": self.gold.rows if self.gold else {},
+            "gold": {t: r.rows for t, r in self.gold.tables.items()} if self.gold else {},
         }
 
 
@@ -126,14 +126,6 @@ def run_lake_day(
         )  # fmt: skip
 
     report.gold = run_gold(business_date, s, run_id=run_id)
-    for name, out in report.gold.tables.items():
-        events.append(
-            RunEvent(
-                run_id, JOB, f"gold.{name}", "COMPLETE",
-                inputs=tuple(DatasetRef(n, v) for n, v in out.inputs.items()),
-                outputs=(DatasetRef(layout.gold_table(name), out.version, out.rows),),
-                business_date=day,
-            )
-        )  # fmt: skip
+    events += report.gold.run_events(job=JOB)
     lineage.record(events, store)
     return report
