@@ -109,7 +109,10 @@ def run_lake_day(
             )
         )  # fmt: skip
 
-    report.silver = run_silver(business_date, s, run_id=run_id, use_ray=use_ray)
+    streams = {"card_transactions": kafka_topic} if kafka_topic else None
+    report.silver = run_silver(
+        business_date, s, run_id=run_id, use_ray=use_ray, stream_topics=streams
+    )
     for name, r in report.silver.tables.items():
         if not r.files:
             continue

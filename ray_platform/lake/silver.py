@@ -107,11 +107,14 @@ def run_silver(
     run_id: str | None = None,
     tables: list[str] | None = None,
     use_ray: bool = True,
+    stream_topics: dict[str, str] | None = None,
 ) -> SilverReport:
     """Build silver for ``ingest_date`` from bronze; raises if a table does not reconcile.
 
     Ray must already be initialised by the caller when ``use_ray`` (the default); with
     ``use_ray=False`` files are processed in this process (unit tests, tiny lakes).
+    ``stream_topics`` maps a table to the Kafka topic its streamed batches came from, when that
+    is not the contract's default.
     """
     s = settings or get_settings()
     day = st.as_date(ingest_date).isoformat()
@@ -125,7 +128,8 @@ def run_silver(
         if tables and contract.name not in tables:
             continue
         res = results[contract.name] = TableResult(contract.name)
-        files = bronze_files(store, storage, contract, day)
+        topic = (stream_topics or {}).get(contract.name)
+        files = bronze_files(store, storage, contract, day, stream_topic=topic)
         res.files = [p for p, _ in files]
         if contract.name == "card_transactions" and store.exists(layout.silver_table("fx_rates")):
             ctx.fx = st.FxTable.from_table(store.read(layout.silver_table("fx_rates")))

@@ -28,9 +28,17 @@ from ray_platform.tables import TableStore
 
 
 def bronze_files(
-    store: TableStore, storage: Storage, contract: TableContract, day: str
+    store: TableStore,
+    storage: Storage,
+    contract: TableContract,
+    day: str,
+    stream_topic: str | None = None,
 ) -> list[tuple[str, str]]:
-    """``(bronze path, business date)`` of the table's files landed on ``day``."""
+    """``(bronze path, business date)`` of the table's files landed on ``day``.
+
+    ``stream_topic`` overrides the contract's Kafka topic (a deployment may name it otherwise).
+    """
+    topic = stream_topic or contract.stream_topic
     found: dict[str, str] = {}
     if store.exists(layout.BRONZE_MANIFEST):
         m = store.dataset(layout.BRONZE_MANIFEST).to_table(
@@ -45,14 +53,14 @@ def bronze_files(
         for path in storage.list(folder):
             if contract.matches_file(path):
                 found[path] = day
-    if contract.stream_topic and store.exists(layout.KAFKA_OFFSETS):
+    if topic and store.exists(layout.KAFKA_OFFSETS):
         # Only batches the offsets ledger records: a file a crashed landing left behind is not
         # part of the stream (see kafka_landing).
         # A streamed record is judged against when it arrived, not the run's business date:
         # the nightly run for D also lands what was produced after D closed.
         landed = store.dataset(layout.KAFKA_OFFSETS).to_table(
             columns=["bronze_path", "landed_at"],
-            filter=(pc.field("topic") == contract.stream_topic)
+            filter=(pc.field("topic") == topic)
             & (pc.field("ingest_date") == dt.date.fromisoformat(day)),
         )
         for row in landed.to_pylist():
