@@ -151,6 +151,21 @@ def lake_etl(ctx: DemoContext) -> str:
     )
 
 
+def risk_nightly(ctx: DemoContext) -> str:
+    """Run the nightly risk job for the last generated business day (a weekday)."""
+    from ray_platform.services.jobs import submit_job
+
+    as_of = max(d for d in ctx.dates if d.weekday() < 5).isoformat()
+    run = submit_job("ray_platform.jobs.risk_nightly", "--date", as_of, settings=ctx.settings)
+    r = run.result or {}
+    var = r.get("var_99_1d", {})
+    figures = ", ".join(f"{m} {v:,.0f}" for m, v in var.items() if v is not None)
+    return (
+        f"risk_nightly {as_of} {run.status} in {run.seconds:.0f}s: firm 1-day 99% VaR "
+        f"({r.get('currency')}) {figures}; {r.get('unpriced_positions')} unpriced positions"
+    )
+
+
 Step = Callable[[DemoContext], str]
 STEPS: list[tuple[str, Step]] = [
     ("start Kafka", start_kafka),
@@ -159,6 +174,7 @@ STEPS: list[tuple[str, Step]] = [
     ("Kafka round trip", kafka_round_trip),
     ("Ray job", ray_smoke_job),
     ("lake ETL", lake_etl),
+    ("risk nightly", risk_nightly),
 ]
 
 
