@@ -166,6 +166,18 @@ def risk_nightly(ctx: DemoContext) -> str:
     )
 
 
+def daily_reports(ctx: DemoContext) -> str:
+    """Produce the regulatory reports (Basel III, MiFID II, SOX) for the risk date."""
+    from ray_platform.services.jobs import submit_job
+
+    as_of = max(d for d in ctx.dates if d.weekday() < 5).isoformat()
+    run = submit_job("ray_platform.jobs.reports_daily", "--date", as_of, settings=ctx.settings)
+    r = run.result or {}
+    parts = [f"{n} {v['status']} {v['seconds']:.1f}s" for n, v in r.get("reports", {}).items()]
+    where = f"{ctx.settings.lake_uri}/reports/<name>/{as_of}/summary.html"
+    return f"reports {as_of}: {', '.join(parts)}; see {where}"
+
+
 Step = Callable[[DemoContext], str]
 STEPS: list[tuple[str, Step]] = [
     ("start Kafka", start_kafka),
@@ -175,6 +187,7 @@ STEPS: list[tuple[str, Step]] = [
     ("Ray job", ray_smoke_job),
     ("lake ETL", lake_etl),
     ("risk nightly", risk_nightly),
+    ("daily reports", daily_reports),
 ]
 
 
