@@ -11,7 +11,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, report
+from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, report, sql
 from ray_platform.errors import PlatformError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("ingest")(ingest.ingest)
 app.command("ingest-kafka")(ingest.ingest_kafka)
 app.command("lineage")(lineage.lineage)
 app.command("report")(report.report)
+app.command("sql")(sql.sql)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(cluster.app, name="cluster")
 
