@@ -151,6 +151,29 @@ def lake_etl(ctx: DemoContext) -> str:
     )
 
 
+def warehouse_load(ctx: DemoContext) -> str:
+    """Load the star schema for every generated date (one job, incremental per date)."""
+    from ray_platform.services.jobs import submit_job
+
+    first, last = ctx.dates[0].isoformat(), ctx.dates[-1].isoformat()
+    run = submit_job(
+        "ray_platform.jobs.warehouse_load", "--date", first, "--end", last, settings=ctx.settings
+    )
+    from ray_platform.warehouse import query
+
+    counts = query(
+        "SELECT (SELECT count(*) FROM warehouse.fact_transactions) AS transactions, "
+        "(SELECT count(*) FROM warehouse.fact_trades) AS trades, "
+        "(SELECT count(*) FROM warehouse.dim_customer) AS customer_versions",
+        ctx.settings,
+    ).to_pylist()[0]
+    listed = ", ".join(f"{n:,} {t}" for t, n in counts.items())
+    return (
+        f"warehouse_load {first}..{last} {run.status} in {run.seconds:.0f}s, reconciled with "
+        f"silver: {listed}; try `gbank sql --saved top_customers_by_spend`"
+    )
+
+
 def risk_nightly(ctx: DemoContext) -> str:
     """Run the nightly risk job for the last generated business day (a weekday)."""
     from ray_platform.services.jobs import submit_job
@@ -186,6 +209,7 @@ STEPS: list[tuple[str, Step]] = [
     ("Kafka round trip", kafka_round_trip),
     ("Ray job", ray_smoke_job),
     ("lake ETL", lake_etl),
+    ("warehouse load", warehouse_load),
     ("risk nightly", risk_nightly),
     ("daily reports", daily_reports),
 ]
