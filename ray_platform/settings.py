@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     feast_repo: Path = Field(
         default=Path("features/repo"), description="Path of the Feast feature repository."
     )
+    online_store: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="Feast online store: 'sqlite' (embedded, <home>/feast/online.db) or "
+        "'redis' (production).",
+    )
+    redis_address: str = Field(
+        default="127.0.0.1:6379",
+        description="Redis host:port for the online store (Feast connection string).",
+    )
+    fraud_config: Path = Field(
+        default=Path("models/config/fraud_xgb.yaml"),
+        description="Hyperparameters and training window of the fraud model (YAML).",
+    )
     ray_address: str = Field(
         default="auto",
         description="Ray cluster to join: 'auto' finds the local cluster, 'local' starts an "

@@ -14,4 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GBANK_HOME", str(REPO / ".gbank" / "test"))
 os.environ.pop("GBANK_CONFIG", None)
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.ray", "tests.fixtures.s3"]
+pytest_plugins = [
+    "tests.fixtures.kafka",
+    "tests.fixtures.ray",
+    "tests.fixtures.redis",
+    "tests.fixtures.s3",
+]

@@ -11,7 +11,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, report, sql
+from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, mlflow_ui, report, sql
 from ray_platform.errors import PlatformError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("demo")(demo.demo)
 app.command("ingest")(ingest.ingest)
 app.command("ingest-kafka")(ingest.ingest_kafka)
 app.command("lineage")(lineage.lineage)
+app.command("mlflow-ui")(mlflow_ui.mlflow_ui)
 app.command("report")(report.report)
 app.command("sql")(sql.sql)
 app.add_typer(kafka.app, name="kafka")
