@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ray_platform.contracts.model import TableContract
@@ -40,10 +39,12 @@ class Parsed:
 
     table: pa.Table  # string columns + _record (int64)
     malformed: list[tuple[int, str]]  # (record, reason)
-    lines: list[str] | None = None  # raw text per record number - 1 (CSV, JSON lines)
+    lines: list[str] | pa.Array | None = None  # raw text per record (CSV, JSON lines)
+    first_record: int = 1  # record number of lines[0] (a part of a split file)
     elements: dict[int, str] = field(default_factory=dict)  # XML: record -> element text
     extra_columns: list[str] = field(default_factory=list)  # fields the contract lacks
     missing_columns: list[str] = field(default_factory=list)  # contract fields never present
+    present: list[str] | None = None  # fields with a value somewhere (JSON lines)
 
     @property
     def read(self) -> int:
@@ -52,8 +53,12 @@ class Parsed:
 
     def raw(self, record: int) -> str:
         """The original payload of ``record``: its line, or its XML element."""
-        if self.lines is not None:
+        if isinstance(self.lines, list):
             return self.lines[record - 1]
+        if self.lines is not None:  # JSON lines keep their line break: strip it as split would
+            line = self.lines[record - self.first_record].as_py()
+            line = line[:-1] if line.endswith("\n") else line
+            return line[:-1] if line.endswith("\r") else line
         return self.elements.get(record, "")
 
 
@@ -77,14 +82,23 @@ def _split_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
+def utf8(data: bytes, name: str) -> bytes:
+    """The file's bytes, gunzipped when compressed, checked to be strict UTF-8."""
+    if name.endswith(".gz") or data[:2] == b"\x1f\x8b":
+        data = decode(data, name).encode()
+    else:
+        decode(data, name)  # the check only; JSON lines are parsed from the bytes
+    return data
+
+
 def parse_file(contract: TableContract, data: bytes, name: str) -> Parsed:
     """Parse one file of ``contract``'s feed (see the module docstring)."""
+    if contract.format in ("jsonl", "cdc"):
+        return parse_jsonl(contract, utf8(data, name))
     text = decode(data, name)
     if contract.format == "csv":
         return parse_csv(contract, text)
-    if contract.format == "xml":
-        return parse_xml(contract, text)
-    return parse_jsonl(contract, text)
+    return parse_xml(contract, text)
 
 
 def _numeric_paths(contract: TableContract) -> set[str]:
@@ -171,30 +185,47 @@ def _record_numbers(n: int, skipped: list[int]) -> list[int]:
     return [r for r in range(1, n + 1) if r not in gone]
 
 
-def parse_jsonl(contract: TableContract, text: str) -> Parsed:
+def line_array(data: bytes) -> pa.Array:
+    """The file's lines as one Arrow string array over ``data`` itself (no copy, no ``str``).
+
+    Each value keeps its line break (and any carriage return): JSON ignores trailing whitespace,
+    and :meth:`Parsed.raw` strips them exactly as ``_split_lines`` would.
+    """
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    ends = nl + 1
+    if len(data) and (not len(nl) or nl[-1] != len(data) - 1):
+        ends = np.append(ends, len(data))  # a last line with no newline
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    return pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def parse_jsonl(contract: TableContract, text: str | bytes, first_record: int = 1) -> Parsed:
     """JSON lines; a line that is not a JSON object becomes ``malformed_row``.
 
     DuckDB's JSON functions extract every path as text in one vectorised pass (numbers keep
-    their literal digits), so a bad value never changes a column's type.
+    their literal digits), so a bad value never changes a column's type. ``text`` may be the
+    already-validated UTF-8 bytes; ``first_record`` numbers a part of a split file.
     """
-    lines = _split_lines(text)
+    data = text.encode() if isinstance(text, str) else text
+    lines = line_array(data)
     paths = [c.path for c in contract.columns]
     if contract.format == "cdc":
         paths.append("before.customer_id")
-    src = pa.table({"line": pa.array(lines, pa.string())})
-    con = duckdb.connect()
+    src = pa.table({"line": lines})
+    con = duckdb.connect(config={"threads": 1})  # one per Ray task: the CPUs are the tasks'
     try:
         con.register("src", src)
-        kind = con.sql(
-            "SELECT CASE WHEN json_valid(line) THEN json_type(line) END FROM src"
-        ).to_arrow_table()
-        # Plain numpy from here: DuckDB's result buffers must not outlive the connection.
         is_obj = (
-            np.array([k == "OBJECT" for k in kind.column(0).to_pylist()], dtype=bool)
-            if len(lines)
-            else np.zeros(0, dtype=bool)
+            con.sql(
+                "SELECT CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END"
+                " FROM src"
+            )
+            .to_arrow_table()
+            .column(0)
+            .to_numpy(zero_copy_only=False)
         )
-        records = np.arange(1, len(lines) + 1, dtype=np.int64)
+        # Plain numpy/Arrow copies from here: DuckDB's buffers must not outlive the connection.
+        is_obj = np.asarray(is_obj, dtype=bool).copy()
         good = src.filter(pa.array(is_obj, pa.bool_()))
         con.register("good", good)
         keys = (
@@ -206,27 +237,42 @@ def parse_jsonl(contract: TableContract, text: str) -> Parsed:
         top = {p.split(".", 1)[0] for p in paths} | {"source"}
         extra = sorted(k for k in keys if k not in top)
         paths = [*paths, *extra]
-        selects = ", ".join(
-            f"json_extract_string(line, '$.{'.'.join(json.dumps(p) for p in path.split('.'))}')"
-            f' AS "{path}"'
+        # The list form of json_extract_string parses each line once for every path.
+        listed = ", ".join(
+            "'$." + ".".join(json.dumps(p) for p in path.split(".")).replace("'", "''") + "'"
             for path in paths
         )
-        result = con.sql(f"SELECT {selects} FROM good").to_arrow_table()
-        every = pa.array(np.arange(result.num_rows, dtype=np.int64))
-        table = pa.table({p: pc.take(result.column(p).cast(pa.string()), every) for p in paths})
+        selects = ", ".join(f'v[{i + 1}] AS "c{i}"' for i in range(len(paths)))
+        result = con.sql(
+            f"SELECT {selects} FROM (SELECT json_extract_string(line, [{listed}]) AS v FROM good)"
+        ).to_arrow_table()
+        table = pa.table({p: _own(result.column(i).cast(pa.string())) for i, p in enumerate(paths)})
     finally:
         con.close()
+    records = np.arange(first_record, first_record + len(lines), dtype=np.int64)
     table = table.append_column("_record", pa.array(records[is_obj]))
-    bad_idx = np.flatnonzero(~is_obj).tolist()
-    malformed = [(i + 1, "line is not a JSON object") for i in bad_idx if lines[i].strip()]
+    bad_idx = np.flatnonzero(~is_obj)
+    bad_lines = lines.take(pa.array(bad_idx, pa.int64())).to_pylist()  # few: the bad ones
+    malformed = [
+        (int(i) + first_record, "line is not a JSON object")
+        for i, t in zip(bad_idx, bad_lines, strict=True)
+        if t.strip()  # blank lines are not records
+    ]
     present = [p for p in paths if table.column(p).null_count < table.num_rows]
     return Parsed(
         table,
         malformed,
         lines=lines,
+        first_record=first_record,
         extra_columns=extra,
         missing_columns=[] if table.num_rows < 2 else _missing(contract, present),
+        present=present,
     )
+
+
+def _own(col: pa.ChunkedArray) -> pa.Array:
+    """One contiguous array in memory Arrow owns (a copy out of DuckDB's result)."""
+    return pa.concat_arrays([c for c in col.chunks] or [pa.array([], col.type)])
 
 
 def parse_xml(contract: TableContract, text: str) -> Parsed:

@@ -2,16 +2,18 @@
 
 For each table the bronze files of the date (from ``_system/bronze_manifest``, else a folder
 listing) go through :func:`~ray_platform.lake.silver_file.process_file` in a Ray Data
-``map_batches`` stage, one file per task. The driver then drops identical redeliveries, applies
-change events, and writes the table, its quarantine and the reconciliation, each as one Delta
-commit (customers: one merge, plus one delete commit when change events delete customers).
-Bronze is only ever read.
+``map_batches`` stage, one task per file, or per part of a big JSON-lines file so every CPU
+works even on a one-file day (:mod:`~ray_platform.lake.silver_parts`). Tasks return Arrow
+blocks (the good rows, plus one metadata row), so tables are never pickled. The driver then
+applies the file-wide rules of split files, drops identical redeliveries, applies change
+events, and writes the table, its quarantine and the reconciliation, each as one Delta commit
+(customers: one merge, plus one delete commit when change events delete customers). Bronze is
+only ever read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -22,6 +24,7 @@ from ray_platform.errors import DataQualityError, SchemaError
 from ray_platform.lake import layout
 from ray_platform.lake import standardise as st
 from ray_platform.lake.silver_file import Context, FileOutput, process_file
+from ray_platform.lake.silver_parts import from_blocks, parts_of, to_block
 from ray_platform.lake.silver_write import TableWriter, bronze_files, load_known
 from ray_platform.lake.tokens import token_key
 from ray_platform.settings import Settings, get_settings
@@ -73,32 +76,59 @@ class SilverReport:
         return {f: why for r in self.tables.values() for f, why in r.malformed_files.items()}
 
 
-def _process_batch(batch: dict[str, object], settings: Settings, contract: TableContract,
-                   ctx: Context) -> dict[str, list[bytes]]:  # fmt: skip
+def _process_batch(batch: pa.Table, settings: Settings, contract: TableContract,
+                   ctx: Context) -> pa.Table:  # fmt: skip
+    """One task: each (file, part) of the batch through :func:`process_file`, as Arrow blocks."""
     storage = storage_for(settings.lake_uri, settings.s3_endpoint_url)
-    out = []
-    for path, day in zip(batch["path"], batch["business_date"], strict=True):  # type: ignore[call-overload]
-        with storage.open(str(path)) as fh:
+    blocks = []
+    for item in batch.to_pylist():
+        with storage.open(str(item["path"])) as fh:
             data = fh.read()
-        result = process_file(contract, str(path), data, st.as_date(str(day)), ctx)
-        out.append(pickle.dumps(result, protocol=5))
-    return {"result": out}
+        day = st.as_date(str(item["business_date"]))
+        out = process_file(contract, str(item["path"]), data, day, ctx, part=item["part"],
+                           parts=item["parts"])  # fmt: skip
+        blocks.append(to_block(out))
+    return pa.concat_tables(blocks, promote_options="default") if len(blocks) > 1 else blocks[0]
 
 
 def _run_files(files: list[tuple[str, str]], settings: Settings, contract: TableContract,
                ctx: Context, use_ray: bool) -> list[FileOutput]:  # fmt: skip
-    items = [{"path": p, "business_date": d} for p, d in files]
+    storage = storage_for(settings.lake_uri, settings.s3_endpoint_url)
+    cpus = _cpus() if use_ray else 1
+    items = [
+        {"path": p, "business_date": d, "part": k, "parts": n}
+        for p, d in files
+        for n in [parts_of(contract, p, storage.fs.size(storage.path(p)), cpus) if use_ray else 1]
+        for k in range(n)
+    ]
     if not use_ray:
-        batches = [_process_batch({"path": [i["path"]], "business_date": [i["business_date"]]},
-                                  settings, contract, ctx) for i in items]  # fmt: skip
-        return [pickle.loads(b) for batch in batches for b in batch["result"]]
+        return [
+            process_file(contract, i["path"], _read(storage, i["path"]),
+                         st.as_date(i["business_date"]), ctx)
+            for i in items
+        ]  # fmt: skip
     import ray
 
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-        _process_batch, batch_size=1, batch_format="pyarrow",
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _process_batch, batch_size=1, batch_format="pyarrow", zero_copy_batch=True,
         fn_kwargs={"settings": settings, "contract": contract, "ctx": ctx},
     )  # fmt: skip
-    return [pickle.loads(row["result"]) for row in ds.take_all()]
+    # Blocks in input order, so each output's rows precede its metadata row (silver_parts);
+    # no progress bars: a pipeline run logs its own summary.
+    ds.context.execution_options.preserve_order = True
+    ds.context.enable_progress_bars = False
+    return from_blocks(ray.get(ds.to_arrow_refs()))
+
+
+def _read(storage: object, path: str) -> bytes:
+    with storage.open(path) as fh:  # type: ignore[attr-defined]
+        return fh.read()  # type: ignore[no-any-return]
+
+
+def _cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
 def run_silver(

@@ -10,13 +10,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ray_platform.contracts.model import TableContract
 from ray_platform.errors import SchemaError
 from ray_platform.lake import standardise as st
-from ray_platform.lake.parse import MalformedFile, Parsed, parse_file
+from ray_platform.lake.parse import MalformedFile, Parsed, parse_file, parse_jsonl, utf8
 from ray_platform.lake.tokens import tokenise
 from ray_platform.lake.validate import validate
 
@@ -49,7 +50,12 @@ class Context:
 
 @dataclass
 class FileOutput:
-    """The result of one file."""
+    """The result of one file, or of one part of a file split by lines (``part`` of ``parts``).
+
+    A part leaves two file-wide rules to the driver (:func:`merge_parts`): a required column
+    absent from the whole file (from ``present`` and ``rows``), and a business key repeated in
+    two parts.
+    """
 
     path: str
     read: int
@@ -60,6 +66,10 @@ class FileOutput:
     fx_missing: int = 0
     schema_error: str | None = None
     malformed_file: str | None = None
+    part: int = 0
+    parts: int = 1
+    present: list[str] | None = None
+    rows: int = 0
 
 
 def _qrow(ctx: Context, path: str, record: int, rid: object, rule: str, fld: str | None,
@@ -82,16 +92,49 @@ def _record_id(contract: TableContract, parsed: Parsed, table: pa.Table, row: in
     return "|".join(str(table.column(k)[row].as_py()) for k in contract.business_key)
 
 
+def part_range(data: bytes, part: int, parts: int) -> tuple[int, int, int]:
+    """``(start, end, first record)`` of part ``part`` of ``parts``, cut after line breaks."""
+
+    def cut(k: int) -> int:
+        if k <= 0:
+            return 0
+        if k >= parts:
+            return len(data)
+        at = data.find(b"\n", k * len(data) // parts)
+        return len(data) if at < 0 else at + 1
+
+    start, end = cut(part), cut(part + 1)
+    return start, end, data.count(b"\n", 0, start) + 1
+
+
+def _parse(contract: TableContract, path: str, data: bytes, part: int, parts: int) -> Parsed:
+    if parts == 1:
+        return parse_file(contract, data, path)
+    if data[:2] == b"\x1f\x8b":  # compressed after all: every part inflates the whole file
+        data = utf8(data, path)
+        start, end, first = part_range(data, part, parts)
+        return parse_jsonl(contract, data[start:end], first_record=first)
+    start, end, first = part_range(data, part, parts)
+    chunk = data[start:end]
+    try:  # parts are cut after line breaks, so each is whole UTF-8 sequences
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedFile(f"not valid UTF-8 at byte {start + exc.start}") from None
+    return parse_jsonl(contract, chunk, first_record=first)
+
+
 def process_file(
-    contract: TableContract, path: str, data: bytes, business_date: dt.date, ctx: Context
-) -> FileOutput:
-    """Parse, validate and standardise one file; malformed files come back whole."""
+    contract: TableContract, path: str, data: bytes, business_date: dt.date, ctx: Context,
+    part: int = 0, parts: int = 1,
+) -> FileOutput:  # fmt: skip
+    """Parse, validate and standardise one file (or one part); malformed files come back whole."""
     try:
-        parsed = parse_file(contract, data, path)
-    except MalformedFile as exc:
+        parsed = _parse(contract, path, data, part, parts)
+    except MalformedFile as exc:  # of a split file, the first bad part reports it (merge_parts)
         row = _qrow(ctx, path, 0, None, "malformed_file", None, str(exc), None)
-        return FileOutput(path, 1, None, [row], [], malformed_file=str(exc))
-    if parsed.missing_columns:
+        return FileOutput(path, 1, None, [row], [], malformed_file=str(exc), part=part,
+                          parts=parts)  # fmt: skip
+    if parsed.missing_columns and parts == 1:
         missing = ", ".join(parsed.missing_columns)
         msg = f"{contract.name}: required column {missing} is missing from {path}"
         return FileOutput(path, parsed.read, None, [], [], schema_error=msg)
@@ -100,13 +143,15 @@ def process_file(
         for rec, reason in parsed.malformed
     ]
     good, failures = validate(contract, parsed.table, business_date, ctx.known)
-    by_record = {r: i for i, r in enumerate(parsed.table.column("_record").to_pylist())}
+    records = parsed.table.column("_record").to_numpy()  # ascending: a search finds the row
     for f in failures:
-        rid = _record_id(contract, parsed, parsed.table, by_record[f.record])
+        row = int(np.searchsorted(records, f.record))
+        rid = _record_id(contract, parsed, parsed.table, row)
         quarantine.append(
             _qrow(ctx, path, f.record, rid, f.rule, f.field, f.reason, parsed.raw(f.record))
         )
-    out = FileOutput(path, parsed.read, None, quarantine, parsed.extra_columns)
+    out = FileOutput(path, parsed.read, None, quarantine, parsed.extra_columns, part=part,
+                     parts=parts, present=parsed.present, rows=parsed.table.num_rows)  # fmt: skip
     out.good = standardise(contract, good, path, ctx, parsed.extra_columns, out)
     return out
 
@@ -155,6 +200,6 @@ def standardise(
     cols["_source_file"] = pa.array([path] * n, pa.string())
     cols["_source_record"] = good.column("_record").combine_chunks()
     table = pa.table(cols)
-    if contract.cluster_by and n:
+    if contract.cluster_by and n and out.parts == 1:  # split files are sorted once, merged
         table = table.sort_by([(c, "ascending") for c in contract.cluster_by])
     return table

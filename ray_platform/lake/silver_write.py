@@ -15,14 +15,16 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from ray_platform.contracts.model import TableContract
 from ray_platform.contracts.silver import CONTRACTS
 from ray_platform.errors import SchemaError
 from ray_platform.lake import layout
-from ray_platform.lake.parse import parse_file
+from ray_platform.lake.parse import Parsed, line_array, parse_file, utf8
 from ray_platform.lake.silver_file import QUARANTINE_SCHEMA, Context, FileOutput, _qrow
-from ray_platform.lake.validate import key_text
+from ray_platform.lake.silver_parts import merge_parts
+from ray_platform.lake.validate import first_occurrence_of, key_codes, key_text
 from ray_platform.storage import Storage
 from ray_platform.tables import TableStore
 
@@ -107,11 +109,26 @@ class TableWriter:
         self.res = result
         self.name = layout.silver_table(contract.name)
         self._parsed: dict[str, object] = {}
+        self._ds: object = None
+
+    def _current(self) -> pads.Dataset:
+        """The table as it stands before this run's commit, opened once.
+
+        Opening lists every data file of the Delta log; a fact table grows by a few dozen files
+        a day, so the redelivery lookup and the schema checks share one open.
+        """
+        if self._ds is None:
+            self._ds = self.store.dataset(self.name)
+        return self._ds  # type: ignore[return-value]
 
     def _payload(self, path: str, record: int) -> str:
         if path not in self._parsed:
             with self.storage.open(path) as fh:
-                self._parsed[path] = parse_file(self.contract, fh.read(), path)
+                data = fh.read()
+            if self.contract.format in ("jsonl", "cdc"):  # the lines suffice; no JSON parse
+                self._parsed[path] = Parsed(pa.table({}), [], lines=line_array(utf8(data, path)))
+            else:
+                self._parsed[path] = parse_file(self.contract, data, path)
         return self._parsed[path].raw(record)  # type: ignore[attr-defined]
 
     def _quarantine_rows(self, good: pa.Table, mask: np.ndarray, rule: str,
@@ -128,6 +145,7 @@ class TableWriter:
     def write(self, outputs: Sequence[FileOutput], known: KnownKeys) -> None:
         """Dedupe, write silver and quarantine, update ``known``; counts go to the result."""
         res = self.res
+        outputs = merge_parts(self.contract, outputs, self.ctx, self._payload)
         errors = [o.schema_error for o in outputs if o.schema_error]
         if errors:
             raise SchemaError(errors[0])
@@ -156,14 +174,13 @@ class TableWriter:
 
     def _dedupe(self, good: pa.Table, quarantine: list[dict[str, object]]
                 ) -> tuple[pa.Table, list[dict[str, object]], int]:  # fmt: skip
-        keys = key_text(good, self.contract.business_key).to_numpy(zero_copy_only=False)
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        repeat = np.ones(len(keys), dtype=bool)
-        repeat[first] = False
+        codes = key_codes(key_text(good, self.contract.business_key))
+        repeat = ~first_occurrence_of(codes)
         dropped_here = 0
         if repeat.any():  # the same key in two files of one run (say, a file and a Kafka batch)
             hashes = good.column("_payload_hash").to_numpy()
-            identical = repeat & (hashes == hashes[first[inverse]])
+            first = np.flatnonzero(~repeat)  # by code: codes number first appearances in order
+            identical = repeat & (hashes == hashes[first[codes]])
             dropped_here = int(identical.sum())
             conflict = repeat & ~identical
             reason = "business key already delivered in this run with another payload"
@@ -193,7 +210,7 @@ class TableWriter:
     def _existing(self, good: pa.Table) -> pa.Table | None:
         if not self.store.exists(self.name) or not good.num_rows:
             return None
-        ds = self.store.dataset(self.name)
+        ds = self._current()
         cols = [*self.contract.business_key, "_payload_hash"]
         flt = pc.field(self.contract.business_key[0]).isin(
             pc.unique(good.column(self.contract.business_key[0]))
@@ -207,7 +224,7 @@ class TableWriter:
     def _check_schema(self, good: pa.Table) -> None:
         if not self.store.exists(self.name):
             return
-        current = self.store.dataset(self.name).schema
+        current = self._current().schema
         for f in good.schema:
             if f.name in current.names and not _compatible(current.field(f.name).type, f.type):
                 raise SchemaError(
@@ -216,7 +233,7 @@ class TableWriter:
                 )
 
     def _align(self, good: pa.Table) -> tuple[pa.Table, bool]:
-        current = self.store.dataset(self.name).schema
+        current = self._current().schema
         for f in current:
             if f.name not in good.column_names:
                 good = good.append_column(f.name, pa.nulls(good.num_rows, f.type))
@@ -235,7 +252,7 @@ class TableWriter:
         good, evolve = self._align(good)
         if evolve:
             self.res.evolved_columns = [  # type: ignore[attr-defined]
-                n for n in good.column_names if n not in self.store.dataset(self.name).schema.names
+                n for n in good.column_names if n not in self._current().schema.names
             ]
         if c.kind == "fact":
             return self.store.write(

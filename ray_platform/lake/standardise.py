@@ -53,8 +53,20 @@ class ParsedTs:
     offset_min: pa.Array  # int32 minutes east of UTC
 
 
+_last_ts: list[tuple[pa.Array, ParsedTs]] = []
+
+
 def parse_ts(arr: pa.Array) -> ParsedTs:
     """ISO 8601 with ``Z`` or ``+HH:MM`` and optional fraction; invalid text gives null."""
+    # Validation and standardisation each ask twice for the same array; parse it once.
+    if _last_ts and _last_ts[0][0] is arr:
+        return _last_ts[0][1]
+    parsed = _parse_ts(arr)
+    _last_ts[:] = [(arr, parsed)]
+    return parsed
+
+
+def _parse_ts(arr: pa.Array) -> ParsedTs:
     ok = _match(arr, TS_RE)
     text = pc.if_else(ok, arr, None)
     local = pc.strptime(
@@ -143,12 +155,14 @@ def reporting_amount(
     n = len(minor)
     value = pc.fill_null(minor, 0).to_numpy(zero_copy_only=False) / 10**dp
     days = pc.cast(event_day, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-    cur = currency.to_numpy(zero_copy_only=False)
+    # Integer codes per currency: a mask per currency compares ints, not Python strings.
+    encoded = pc.dictionary_encode(currency)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
     tgt_rate, tgt_old = fx.rate(target, days)
     src_rate = np.full(n, np.nan)
     src_old = np.zeros(n, bool)
-    for code in np.unique(cur):
-        m = cur == code
+    for i, code in enumerate(encoded.dictionary.to_pylist()):
+        m = codes == i
         src_rate[m], src_old[m] = fx.rate(str(code), days[m])
     out = np.round(value / src_rate * tgt_rate, dp)
     missing = np.isnan(out)
@@ -173,7 +187,8 @@ def payload_hash(table: pa.Table, paths: list[str]) -> pa.Array:
     """A 64-bit hash of a record's source values, to recognise an identical redelivery."""
     cols = [pc.fill_null(table.column(p), "\x00") for p in paths]
     joined = pc.binary_join_element_wise(*cols, "\x1f").to_numpy(zero_copy_only=False)
-    return pa.array(pd.util.hash_array(joined.astype(object)).view(np.int64))
+    # categorize=False gives the same hashes without factorising: payloads are nearly unique.
+    return pa.array(pd.util.hash_array(joined.astype(object), categorize=False).view(np.int64))
 
 
 def utc_day(event: pa.Array) -> pa.Array:

@@ -155,17 +155,37 @@ def key_text(table: pa.Table, key: tuple[str, ...]) -> pa.Array:
     return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "\x1f")
 
 
+def key_codes(keys: pa.Array) -> np.ndarray:
+    """A code per row, equal for equal keys, numbered in order of first appearance."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    return (
+        pc.dictionary_encode(keys, null_encoding="encode")
+        .indices.to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
+
+
+def first_occurrence(keys: pa.Array) -> np.ndarray:
+    """Whether each row holds the first occurrence of its key (a hash, not a string sort)."""
+    return first_occurrence_of(key_codes(keys))
+
+
+def first_occurrence_of(codes: np.ndarray) -> np.ndarray:
+    """:func:`first_occurrence` from :func:`key_codes`."""
+    # Codes are handed out in order of first appearance: a row is first when its code is new.
+    seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if len(codes) else codes
+    return codes > seen
+
+
 def check_duplicates(contract: TableContract, table: pa.Table, v: _Verdicts) -> None:
     """``duplicate_id`` for a business key repeated after its first valid occurrence."""
     if not contract.business_key or not table.num_rows:
         return
-    keys = key_text(table, contract.business_key).to_numpy(zero_copy_only=False)
     idx = np.flatnonzero(~v.failed)
-    _, first = np.unique(keys[idx], return_index=True)
-    dup = np.ones(len(idx), dtype=bool)
-    dup[first] = False
+    keys = key_text(table, contract.business_key).take(pa.array(idx, pa.int64()))
     mask = np.zeros(table.num_rows, dtype=bool)
-    mask[idx[dup]] = True
+    mask[idx[~first_occurrence(keys)]] = True
     v.add(mask, "duplicate_id", contract.business_key[0], "business key already used above")
 
 
