@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.views import MODEL_FEATURES
 from models.dataset import LABEL
 from ray_platform.errors import ConfigError, DataQualityError
+from ray_platform.settings import project_path
 
 MODEL_FILE = "model.ubj"
 
@@ -51,7 +52,7 @@ class TrainConfig(BaseModel):
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a YAML config; a bad file is a :class:`ConfigError` naming the field."""
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
+            raw = yaml.safe_load(project_path(path).read_text()) or {}
             return cls(**raw)
         except (OSError, yaml.YAMLError, ValueError) as exc:
             raise ConfigError(f"invalid fraud model config {path}: {exc}") from None

@@ -137,6 +137,18 @@ class Settings(BaseSettings):
         return env
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_path(path: Path | str) -> Path:
+    """A project file named by a setting: relative paths are relative to the project root.
+
+    Not to the current directory: jobs run from a copy of the project and move to their home.
+    """
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, loaded once; raises :class:`ConfigError` when invalid."""

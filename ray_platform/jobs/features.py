@@ -14,6 +14,8 @@ import argparse
 import datetime as dt
 import json
 
+from ray_platform.jobs._runtime import connect
+
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, compute features on the cluster, apply, materialise, print RESULT."""
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     start = args.start or args.date
     settings = get_settings()
-    ray.init(address=settings.ray_address, log_to_driver=False)
+    connect(settings)
     task = ray.remote(num_cpus=1)(lambda: run_features(start, args.date, settings)[0])
     run = ray.get(task.remote())
     store = online_store_for(settings)

@@ -16,11 +16,11 @@ import datetime as dt
 import json
 import sys
 
+from ray_platform.jobs._runtime import connect
+
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, join the cluster, retrain, print RESULT."""
-    import ray
-
     from models.retrain import retrain
     from models.train import TrainConfig
     from ray_platform.errors import PlatformError
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig.load(args.config or settings.fraud_config)
     if args.training_days:
         config = config.model_copy(update={"training_days": args.training_days})
-    ray.init(address=settings.ray_address, log_to_driver=False)
+    connect(settings)
     try:
         result = retrain(args.date, settings, config=config)
     except PlatformError as exc:

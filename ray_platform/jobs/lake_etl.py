@@ -15,6 +15,7 @@ import json
 import sys
 
 from ray_platform.errors import PlatformError
+from ray_platform.jobs._runtime import connect
 
 
 def _date(text: str) -> dt.date:
@@ -41,14 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Join the cluster, run every date in order, print the RESULT line."""
-    import ray
-
     from ray_platform.lake.pipeline import run_lake_day
     from ray_platform.settings import get_settings
 
     args = parse_args(argv)
     settings = get_settings()
-    ray.init(address=settings.ray_address, log_to_driver=False)
+    connect(settings)
     last = args.end or args.date
     days = [args.date + dt.timedelta(days=i) for i in range((last - args.date).days + 1)]
     results = []

@@ -20,6 +20,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ray_platform.jobs._runtime import connect
 from ray_platform.lake.layout import gold_table
 from ray_platform.lineage import DatasetRef, RunEvent, record
 from ray_platform.risk import EngineConfig, MCSpec, load_market, load_portfolio, run_risk
@@ -59,8 +60,6 @@ def headline(metrics: pa.Table, method: str, confidence: float, horizon: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, join the cluster, run the engine, write the tables, print RESULT."""
-    import ray
-
     parser = argparse.ArgumentParser(prog="python -m ray_platform.jobs.risk_nightly")
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--paths", type=int, default=20_000, help="Monte Carlo paths")
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    ray.init(address=settings.ray_address, log_to_driver=False)
+    connect(settings)
     tables = table_store(settings)
     run_id = f"risk-{args.date}-{uuid.uuid4().hex[:8]}"
     inputs = input_refs(tables)

@@ -15,6 +15,7 @@ import socket
 
 import ray
 
+from ray_platform.jobs._runtime import connect
 from ray_platform.settings import get_settings
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ray_platform.jobs.smoke")
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args(argv)
-    ray.init(address=get_settings().ray_address, log_to_driver=False)
+    connect(get_settings())
     print("RESULT " + json.dumps(run(args.rows)), flush=True)
 
 
