@@ -174,6 +174,35 @@ def warehouse_load(ctx: DemoContext) -> str:
     )
 
 
+def fraud_features(ctx: DemoContext) -> str:
+    """Compute the fraud features from silver, apply the Feast repo, materialise online."""
+    from ray_platform.services.jobs import submit_job
+
+    first, last = ctx.dates[0].isoformat(), ctx.dates[-1].isoformat()
+    run = submit_job(
+        "ray_platform.jobs.features", "--date", last, "--start", first, settings=ctx.settings
+    )
+    r = run.result or {}
+    rows = ", ".join(f"{k} {v:,}" for k, v in r.get("rows", {}).items())
+    return f"features {run.status} in {run.seconds:.0f}s into {r.get('online_store')}: {rows}"
+
+
+def fraud_retrain(ctx: DemoContext) -> str:
+    """Retrain the fraud model on Ray Train, register it, and run the promotion gate."""
+    from ray_platform.services.jobs import submit_job
+
+    last = ctx.dates[-1].isoformat()
+    run = submit_job("ray_platform.jobs.fraud_retrain", "--date", last, settings=ctx.settings)
+    r = run.result or {}
+    m = r.get("metrics", {})
+    verdict = "promoted to champion" if r.get("promoted") else "not promoted"
+    return (
+        f"fraud-xgb v{r.get('version')} ({r.get('engine')}, {r.get('train_seconds')}s) {verdict}; "
+        f"held-out week: PR-AUC {m.get('pr_auc', float('nan')):.3f}, recall@0.1%FPR "
+        f"{m.get('recall_at_0_1pct_fpr', float('nan')):.3f}; see `gbank mlflow-ui`"
+    )
+
+
 def risk_nightly(ctx: DemoContext) -> str:
     """Run the nightly risk job for the last generated business day (a weekday)."""
     from ray_platform.services.jobs import submit_job
@@ -210,6 +239,8 @@ STEPS: list[tuple[str, Step]] = [
     ("Ray job", ray_smoke_job),
     ("lake ETL", lake_etl),
     ("warehouse load", warehouse_load),
+    ("fraud features", fraud_features),
+    ("fraud retrain", fraud_retrain),
     ("risk nightly", risk_nightly),
     ("daily reports", daily_reports),
 ]
