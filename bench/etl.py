@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import sys
 import threading
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from machine import machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -106,31 +106,6 @@ def stage(name: str, rows: int, fn: Callable[[], Any], results: dict[str, Any]) 
     }
     print(name, json.dumps(results[name]), flush=True)
     return value
-
-
-def machine() -> dict[str, object]:
-    """The machine and the versions that produced the numbers."""
-    import deltalake
-    import duckdb
-    import pyarrow
-    import ray
-
-    with open("/proc/cpuinfo") as fh:
-        models = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-    return {
-        "cpu_model": models[0] if models else "unknown",
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "versions": {
-            "ray": ray.__version__,
-            "duckdb": duckdb.__version__,
-            "pyarrow": pyarrow.__version__,
-            "deltalake": deltalake.__version__,
-        },
-    }
 
 
 def prepare(root: Path, config: GeneratorConfig) -> list[dt.date]:
@@ -288,7 +263,7 @@ def main() -> None:
         "command": " ".join([".venv/bin/python", "bench/etl.py", *sys.argv[1:]]),
         "config": config.model_dump(mode="json"),
         "ray": {"num_cpus": 2, "object_store_mib": args.object_store_mib, "dashboard": False},
-        "machine": machine(),
+        "machine": machine("ray", "duckdb", "pyarrow", "deltalake"),
         "prepare_untimed_s": round(prepared_s, 1),
         "bronze_bytes": sum(os.path.getsize(f) for f in bronze_files(root, days)),
         "stages": results,

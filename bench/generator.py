@@ -6,37 +6,18 @@ Run as ``.venv/bin/python bench/generator.py``; writes ``bench/results/generator
 from __future__ import annotations
 
 import json
-import os
-import platform
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 from ray_platform.generator import GeneratorConfig, generate_bank
 
 CONFIG = GeneratorConfig(customers=12_000, days=30, seed=42, bad_rate=0.0)
 RESULT = Path(__file__).parent / "results" / "generator.json"
-
-
-def machine() -> dict[str, object]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(fh.readline().split()[1])
-    return {
-        "cpu_model": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generator import machine
+from machine import machine
 
 from ray_platform.generator import GeneratorConfig, generate_bank
 from ray_platform.lake.bronze import land_landing_date
@@ -76,7 +76,7 @@ def main() -> None:
             {
                 "command": f".venv/bin/python bench/queries.py --customers {args.customers} "
                 f"--days {args.days} --runs {args.runs}",
-                "machine": machine(),
+                "machine": machine("duckdb", "pyarrow", "deltalake"),
                 "customers": args.customers,
                 "days": args.days,
                 "runs": args.runs,

@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from machine import machine
 
 from ray_platform.risk.data import MarketData, Portfolio
 from ray_platform.risk.factors import FactorPanel
@@ -36,26 +34,6 @@ from ray_platform.risk.pricing import compile_model
 RESULT = Path(__file__).parent / "results" / "risk.json"
 AS_OF = dt.date(2026, 1, 7)
 DESKS = ("EQ_CASH", "EQ_DERIV", "RATES", "CREDIT", "FX", "TREASURY")
-
-
-def machine() -> dict[str, object]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(fh.readline().split()[1])
-    return {
-        "cpu_model": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "load_average_1m_at_start": os.getloadavg()[0],
-    }
 
 
 def book(seed: int = 42):
@@ -249,7 +227,7 @@ def main() -> None:
         "benchmark": "risk_monte_carlo",
         "command": ".venv/bin/python bench/risk.py"
         + (f" --paths {args.paths}" if args.paths != 100_000 else ""),
-        "machine": machine(),
+        "machine": machine("numpy"),
         "ray": {
             "version": ray.__version__,
             "cluster": "new local instance: ray.init(address='local', num_cpus=2, "

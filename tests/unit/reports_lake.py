@@ -18,30 +18,13 @@ import pyarrow.compute as pc
 from ray_platform.generator import GeneratorConfig, generate_bank
 from ray_platform.lake.pipeline import run_lake_day
 from ray_platform.reports import run_daily_reports, run_report
+from ray_platform.risk.engine import METRICS_SCHEMA
 from ray_platform.settings import load_settings
 from ray_platform.tables import table_store
 
 D1, D2 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
 BAD_ISIN_TRADE, BAD_LEI_TRADE = "TR20260106999901", "TR20260106999902"
 METRICS = "gold/warehouse/fact_risk_metrics"
-METRICS_SCHEMA = pa.schema(
-    [
-        ("as_of", pa.date32()),
-        ("scope", pa.string()),
-        ("desk", pa.string()),
-        ("method", pa.string()),
-        ("confidence", pa.float64()),
-        ("horizon_days", pa.int32()),
-        ("horizon_method", pa.string()),
-        ("var", pa.float64()),
-        ("es", pa.float64()),
-        ("component_var", pa.float64()),
-        ("currency", pa.string()),
-        ("paths", pa.int64()),
-        ("window", pa.int32()),
-        ("run_id", pa.string()),
-    ]
-)
 # Firm-wide historical 99 % 10-day VaR by date (what the Basel report must use).
 FIRM_VAR_10D = {dt.date(2026, 1, 1): 4.0e6, dt.date(2026, 1, 2): 5.0e6, D1: 6.0e6, D2: 3.0e6}
 
