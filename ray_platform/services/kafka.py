@@ -32,6 +32,7 @@ from pathlib import Path
 from string import Template
 
 from ray_platform.errors import InvalidArgument, ServiceError
+from ray_platform.services.base import LocalService
 from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
@@ -65,7 +66,7 @@ class BrokerStatus:
         return f"Kafka broker: running on {self.bootstrap} (pid {self.pid}, log {self.log_file})"
 
 
-class KafkaBroker:
+class KafkaBroker(LocalService):
     """Start, stop and inspect the local broker; every method is safe to call repeatedly."""
 
     def __init__(
@@ -134,16 +135,6 @@ class KafkaBroker:
                 _wait_exit(pid, 10.0)
             self.pid_file.unlink(missing_ok=True)
             return True
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[KafkaBroker]:
-        """Start the broker if needed; on exit stop it only if this call started it."""
-        started = self.start()
-        try:
-            yield self
-        finally:
-            if started:
-                self.stop()
 
     # -- topics ---------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ nodes' environment so every submitted job sees the same lake, landing zone and s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,11 +15,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ray_platform.errors import ServiceError
+from ray_platform.services.base import LocalService
 from ray_platform.settings import Settings, get_settings
 
 START_TIMEOUT_S = 120.0
@@ -44,7 +43,7 @@ def _ray_executable() -> str:
     return found
 
 
-class LocalRayCluster:
+class LocalRayCluster(LocalService):
     """Start, stop and inspect the two-node Ray cluster on 127.0.0.1."""
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -96,16 +95,6 @@ class LocalRayCluster:
     def stop(self) -> None:
         """Stop every Ray node on this machine (idempotent)."""
         self._ray("stop", "--force", check=False)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[LocalRayCluster]:
-        """Start the cluster if needed; stop it on exit only if this block started it."""
-        started = self.start()
-        try:
-            yield self
-        finally:
-            if started:
-                self.stop()
 
     def _ray(self, *args: str, check: bool = True) -> None:
         # Jobs run `python -m ...` through PATH: put this environment's interpreter first so

@@ -17,9 +17,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 
 from ray_platform.errors import ServiceError
+from ray_platform.services.base import LocalService
 from ray_platform.settings import Settings, get_settings
 
 
@@ -46,7 +46,7 @@ def ensure_redis_server() -> str:
     return found
 
 
-class RedisServer:
+class RedisServer(LocalService):
     """Start, stop and ping the local Redis; every method is safe to call repeatedly."""
 
     def __init__(self, settings: Settings | None = None, *, start_timeout: float = 30.0) -> None:
@@ -106,13 +106,3 @@ class RedisServer:
             time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[RedisServer]:
-        """Start the server if needed; on exit stop it only if this call started it."""
-        started = self.start()
-        try:
-            yield self
-        finally:
-            if started:
-                self.stop()

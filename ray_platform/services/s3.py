@@ -22,11 +22,11 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.error import URLError
 
 from ray_platform.errors import ServiceError
+from ray_platform.services.base import LocalService
 from ray_platform.settings import Settings, get_settings
 
 DUMMY_CREDENTIALS = {
@@ -38,7 +38,7 @@ DUMMY_CREDENTIALS = {
 """What the server accepts; set in the environment (unless already set) by ``start()``."""
 
 
-class LocalS3Server:
+class LocalS3Server(LocalService):
     """Start, stop and inspect moto's S3 server on ``host:port``; safe to call repeatedly."""
 
     def __init__(
@@ -122,16 +122,6 @@ class LocalS3Server:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         return True
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[LocalS3Server]:
-        """Start the server if needed; on exit stop it only if this call started it."""
-        started = self.start()
-        try:
-            yield self
-        finally:
-            if started:
-                self.stop()
 
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh unique one when ``name`` is None); returns its name."""
