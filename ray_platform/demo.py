@@ -92,15 +92,17 @@ def kafka_round_trip(ctx: DemoContext) -> str:
     and are counted as redeliveries, not loaded twice.
     """
     from ray_platform.storage import storage_for
-    from ray_platform.streaming import consume, produce
+    from ray_platform.streaming import end_offsets, produce, read_from
 
     landing = storage_for(ctx.settings.landing_uri, ctx.settings.s3_endpoint_url)
     day = ctx.dates[0].isoformat()
     with landing.open(f"cards/{day}/card_transactions.jsonl", "rb") as f:
         lines = [ln.rstrip(b"\n") for ln in itertools.islice(f, ctx.options.kafka_sample)]
     records = [(_card_key(ln), ln) for ln in lines]
+    # Read back from where the topic ended before this send, whatever earlier runs left there.
+    start = end_offsets("transactions", ctx.settings)
     sent = produce("transactions", records, ctx.settings)
-    got = consume("transactions", f"gbank-demo-{time.time_ns()}", sent, 60, ctx.settings)
+    got = read_from("transactions", start, sent, 60, ctx.settings)
     sample = {m.value for m in got}
     missing = sum(1 for _, v in records if v not in sample)
     return f"Kafka round trip: produced {sent} transactions, consumed {len(got)}, missing {missing}"

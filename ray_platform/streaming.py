@@ -95,3 +95,44 @@ def consume(
     finally:
         cons.close()
     return out
+
+
+def end_offsets(topic: str, settings: Settings | None = None) -> dict[int, int]:
+    """The next offset of every partition of ``topic``: where a read of new records starts."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    s = settings or get_settings()
+    cons = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(cons.partitions_for_topic(topic) or ())]
+        return {tp.partition: off for tp, off in cons.end_offsets(parts).items()}
+    finally:
+        cons.close()
+
+
+def read_from(
+    topic: str,
+    offsets: dict[int, int],
+    max_messages: int,
+    timeout_s: float = 30.0,
+    settings: Settings | None = None,
+) -> list[Message]:
+    """Read up to ``max_messages`` starting at ``offsets`` (no consumer group, no commits)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    s = settings or get_settings()
+    cons = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, enable_auto_commit=False)
+    out: list[Message] = []
+    try:
+        parts = [TopicPartition(topic, p) for p in offsets]
+        cons.assign(parts)
+        for tp in parts:
+            cons.seek(tp, offsets[tp.partition])
+        deadline = time.monotonic() + timeout_s
+        while len(out) < max_messages and time.monotonic() < deadline:
+            batch = cons.poll(timeout_ms=500, max_records=max_messages - len(out))
+            for records in batch.values():
+                out.extend(Message(r.topic, r.partition, r.offset, r.key, r.value) for r in records)
+    finally:
+        cons.close()
+    return out
