@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import os
 
 from ray_platform.settings import Settings
@@ -22,3 +24,29 @@ def connect(settings: Settings) -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     os.chdir(settings.home)
     ray.init(address=settings.ray_address, log_to_driver=False)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def date_range_parser(prog: str) -> argparse.ArgumentParser:
+    """A parser with ``--date`` (first business date) and ``--end`` (last, for a backfill)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}")
+    parser.add_argument("--date", type=_date, required=True, help="business date (first)")
+    parser.add_argument("--end", type=_date, help="last business date of a backfill")
+    return parser
+
+
+def parse_date_range(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> tuple[argparse.Namespace, list[dt.date]]:
+    """Parsed arguments and every date from ``--date`` to ``--end`` (inclusive)."""
+    args = parser.parse_args(argv)
+    last = args.end or args.date
+    if last < args.date:
+        parser.error("--end must not be before --date")
+    return args, [args.date + dt.timedelta(days=i) for i in range((last - args.date).days + 1)]

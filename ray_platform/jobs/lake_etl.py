@@ -15,29 +15,17 @@ import json
 import sys
 
 from ray_platform.errors import PlatformError
-from ray_platform.jobs._runtime import connect
+from ray_platform.jobs._runtime import connect, date_range_parser, parse_date_range
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The job's arguments."""
-    parser = argparse.ArgumentParser(prog="python -m ray_platform.jobs.lake_etl")
-    parser.add_argument("--date", type=_date, required=True, help="business date (first)")
-    parser.add_argument("--end", type=_date, help="last business date of a backfill")
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[dt.date]]:
+    """The job's arguments and the business dates to run."""
+    parser = date_range_parser("ray_platform.jobs.lake_etl")
     parser.add_argument(
         "--topic", default="transactions", help="Kafka topic of card transactions to land"
     )
     parser.add_argument("--no-kafka", action="store_true", help="skip landing the Kafka topic")
-    args = parser.parse_args(argv)
-    if args.end and args.end < args.date:
-        parser.error("--end must not be before --date")
-    return args
+    return parse_date_range(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     from ray_platform.lake.pipeline import run_lake_day
     from ray_platform.settings import get_settings
 
-    args = parse_args(argv)
+    args, days = parse_args(argv)
     settings = get_settings()
     connect(settings)
-    last = args.end or args.date
-    days = [args.date + dt.timedelta(days=i) for i in range((last - args.date).days + 1)]
     results = []
     try:
         for day in days:
