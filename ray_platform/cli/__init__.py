@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, mlflow_ui, report, sql
+from ray_platform.cli import serve as serve_cli
 from ray_platform.errors import PlatformError
 
 app = typer.Typer(
@@ -28,10 +29,11 @@ app.command("ingest")(ingest.ingest)
 app.command("ingest-kafka")(ingest.ingest_kafka)
 app.command("lineage")(lineage.lineage)
 app.command("mlflow-ui")(mlflow_ui.mlflow_ui)
-app.command("report")(report.report)
 app.command("sql")(sql.sql)
+app.command("report")(report.report)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(serve_cli.app, name="serve")
 
 
 def main() -> None:

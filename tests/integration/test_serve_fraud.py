@@ -1,0 +1,252 @@
+"""The fraud service for real: Ray Serve on the local cluster, MLflow, Feast, the Kafka broker.
+
+The module deploys the ``fraud`` app once on the session's Ray cluster, with its own home
+(registry, online store, journals) so other suites' models never become this one's champion,
+and its own topics so other suites' transactions never reach these consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ray_platform.settings import load_settings
+from serve.testing import ensure_online_store, register_synthetic, sample_transaction
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+URL = "http://127.0.0.1:8000"
+CONFIG = {"model_poll_s": 1.0, "max_batch": 50, "review_threshold": 0.5, "decline_threshold": 0.9}
+
+
+def http(method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def settings():  # type: ignore[no-untyped-def]
+    home = REPO / ".gbank" / f"test-serve-{uuid.uuid4().hex[:6]}"
+    s = load_settings(home=home)
+    ensure_online_store(s)
+    import pandas as pd
+
+    from features.online import online_store_for
+
+    profile = pd.DataFrame(
+        [{"customer_id": "CKNOWN", "event_timestamp": pd.Timestamp.now(tz="UTC"),
+          "home_country": "GB", "segment_code": 1, "kyc_risk_score": 0, "first_open_day": 18000}]
+    )  # fmt: skip
+    online_store_for(s).feast.write_to_online_store("customer_profile", profile)
+    register_synthetic(s, seed=0)
+    yield s
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def deployed(ray_cluster, settings):  # type: ignore[no-untyped-def]
+    import ray
+    from ray import serve
+
+    from serve.app import deploy
+
+    ray.init(
+        address=ray_cluster.gcs_address,
+        namespace="gbank-fraud-test",
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO), **settings.as_env()}},
+        ignore_reinit_error=True,
+    )
+    deploy(settings, CONFIG, num_cpus=0)
+    deadline = time.monotonic() + 300
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            status = http("GET", "/health")
+            if status[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(2)
+    assert status and status[0] == 200, f"fraud app never healthy: {status}"
+    yield URL
+    serve.delete("fraud")
+    ray.shutdown()
+
+
+def test_http_score_batch_model_and_bad_input(deployed, settings) -> None:
+    code, body = http("POST", "/fraud/score", sample_transaction(1, customer_id="CKNOWN"))
+    assert code == 200, body
+    assert body["decision"] in ("approve", "review", "decline") and len(body["reasons"]) == 3
+    assert body["model_version"] == "1" and "unknown_customer" not in body["flags"]
+    code, body = http("POST", "/fraud/score", sample_transaction(2, customer_id="CNEW"))
+    assert code == 200 and "unknown_customer" in body["flags"]
+    batch = {"transactions": [sample_transaction(i) for i in range(10, 20)]}
+    code, body = http("POST", "/fraud/score/batch", batch)
+    assert code == 200 and len(body["scores"]) == 10
+    code, body = http("POST", "/fraud/score/batch", {"transactions": [sample_transaction(1)] * 51})
+    assert code == 413
+    code, model = http("GET", "/model")
+    assert code == 200 and model["name"] == "fraud-xgb" and model["alias"] == "champion"
+    assert model["run_id"]
+    code, doc = http("GET", "/openapi.json")
+    assert code == 200 and "/fraud/score/batch" in doc["paths"]
+    for bad in (
+        sample_transaction(3, amount="-1.00"),
+        sample_transaction(3, currency="ABC"),
+        {"transaction_id": "x"},
+    ):
+        code, body = http("POST", "/fraud/score", bad)
+        assert code == 422 and body["fields"], body
+    assert http("POST", "/fraud/score", raw=b"{oops")[0] == 400
+    assert http("POST", "/fraud/score", raw=b"{" + b" " * 1_100_000 + b"}")[0] == 413
+    assert http("POST", "/fraud/score", sample_transaction(4))[0] == 200  # still serving
+
+
+def test_card_testing_burst_escalates_inside_the_burst(deployed) -> None:
+    decisions = []
+    for i in range(20):  # 20 one-euro ecom charges on one card, 3 s apart
+        t = sample_transaction(
+            1000 + 3 * i, transaction_id=f"BURST{i}", card_id="KBURST", amount="1.00",
+            channel="ecom", ip_country="NG",
+        )  # fmt: skip
+        code, body = http("POST", "/fraud/score", t)
+        assert code == 200, body
+        decisions.append(body["decision"])
+    assert decisions[0] == "approve"
+    assert "review" in decisions[:12], decisions
+    assert decisions[-1] == "decline", decisions
+
+
+def test_alias_switch_under_load_has_no_failures(deployed, settings) -> None:
+    from models.registry import CHAMPION, MODEL_NAME, client
+    from serve.model_store import switches
+
+    v2 = register_synthetic(settings, seed=1, champion=False)
+    results: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            code, body = http(
+                "POST", "/fraud/score", sample_transaction(50_000 + worker * 10_000 + i)
+            )
+            results.append((code, body.get("model_version") if code == 200 else str(body)))
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    client(settings.mlflow_uri).set_registered_model_alias(MODEL_NAME, CHAMPION, v2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(v == v2 for _, v in results[-20:]):
+        time.sleep(0.5)
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join()
+    codes = Counter(c for c, _ in results)
+    versions = [v for c, v in results if c == 200]
+    assert codes == {200: len(results)}, codes
+    assert {"1", v2} <= set(versions)
+    first_new = versions.index(v2)
+    assert all(v == v2 for v in versions[first_new + 10 :])  # never back once switched
+    journal = [s for s in switches(settings) if s["new_version"] == v2]
+    assert journal and journal[0]["old_version"] == "1" and journal[0]["time"]
+    assert http("GET", "/model")[1]["version"] == v2
+
+
+def _read_all(settings, topic: str, partitions: int) -> list[Any]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    ends = c.end_offsets(tps)
+    out = []
+    while any(c.position(tp) < ends[tp] for tp in tps):
+        for recs in c.poll(timeout_ms=1000).values():
+            out.extend(recs)
+    c.close()
+    return out
+
+
+def test_consumer_killed_mid_stream_exactly_one_result_and_dlq(deployed, settings, kafka_broker):
+    from serve.consumer import ConsumerConfig, ConsumerGroup
+
+    tag = uuid.uuid4().hex[:6]
+    cfg = ConsumerConfig(
+        source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
+        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=100,
+        scoring={"review_threshold": 0.3, "decline_threshold": 0.9},
+    )  # fmt: skip
+    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=2)
+    from ray_platform.streaming import produce
+
+    n = 3000
+    txns = [sample_transaction(200_000 + i, card_id=f"K{i % 40}") for i in range(n)]
+    records = [(t["card_id"].encode(), json.dumps(t).encode()) for t in txns]
+    bad = [b"{not json", json.dumps(sample_transaction(1, amount="-3")).encode(), b"\xff\xfe"]
+    records[100:100] = [(b"bad", v) for v in bad]
+    # the same transaction id sent twice (an upstream retry) must give one result
+    records.append((txns[5]["card_id"].encode(), json.dumps(txns[5]).encode()))
+    produce(cfg.source, records, settings)
+
+    group = ConsumerGroup(cfg, settings)
+    assert group.start() == [0, 1]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        st = group.stats()
+        if st.get(0, {}).get("consumed", 0) >= 300:
+            break
+        time.sleep(0.5)
+    before = group.stats()
+    group.kill(0)  # a crash: no flush, no commit of what is in flight
+    time.sleep(1)
+    assert group.start([0]) == [0]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        st = group.stats()
+        if len(st) == 2 and all(s["lag"] == 0 for s in st.values()):
+            break
+        time.sleep(1)
+    stats = group.stats()
+    group.stop()
+    assert all(s["lag"] == 0 for s in stats.values()), (before, stats)
+
+    scores = _read_all(settings, cfg.scores, 2)
+    ids = Counter(r.key.decode() for r in scores)
+    assert set(ids) == {t["transaction_id"] for t in txns}, (before, stats)
+    assert max(ids.values()) == 1, [k for k, v in ids.items() if v > 1][:5]
+    alerts = Counter(r.key.decode() for r in _read_all(settings, cfg.alerts, 2))
+    assert alerts and max(alerts.values()) == 1
+    alerted = {json.loads(r.value)["transaction_id"] for r in scores
+               if json.loads(r.value)["decision"] in ("review", "decline")}  # fmt: skip
+    assert alerted == set(alerts)
+    dlq = _read_all(settings, cfg.dlq, 2)
+    assert sorted(r.value for r in dlq) == sorted(bad)
+    for r in dlq:
+        headers = dict(r.headers)
+        assert headers["error"] and headers["source.topic"].decode() == cfg.source
