@@ -47,12 +47,13 @@ class DemoContext:
 
 def start_kafka(ctx: DemoContext) -> str:
     """Start the local KRaft broker and create the platform's topics."""
-    from ray_platform.services.kafka import KafkaBroker
+    from ray_platform.services.kafka import PLATFORM_TOPICS, KafkaBroker
 
     broker = KafkaBroker(ctx.settings)
     broker.start()
     topics = broker.topics()
-    return f"Kafka broker up at {ctx.settings.kafka_bootstrap}; topics: {sorted(topics)}"
+    ours = ", ".join(f"{t} ({topics[t]})" for t in PLATFORM_TOPICS if t in topics)
+    return f"Kafka broker up at {ctx.settings.kafka_bootstrap}; topics (partitions): {ours}"
 
 
 def start_ray(ctx: DemoContext) -> str:
