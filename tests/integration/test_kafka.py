@@ -43,7 +43,9 @@ def test_keyed_messages_round_trip(kafka_broker: KafkaBroker) -> None:
         deadline = time.monotonic() + 60
         while len(received) < N and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=1000).values():
-                received += [(r.key, r.value) for r in records if r.key.startswith(run_id.encode())]
+                received += [
+                    (r.key, r.value) for r in records if r.key and r.key.startswith(run_id.encode())
+                ]
     finally:
         consumer.close()
 
