@@ -46,7 +46,18 @@ class OnlineStoreContract:
     def _row(self, settings, **over):
         from ray_platform.tables import table_store
 
-        t = table_store(settings).read("silver/card_transactions").to_pylist()[-1]
+        # The latest transaction of a customer-merchant pair seen more than once: a known
+        # merchant for that customer whatever the order the table's files come back in.
+        rows = table_store(settings).read("silver/card_transactions").to_pylist()
+        pairs: dict[tuple[str, str], int] = {}
+        for r in rows:
+            pairs[r["customer_id"], r["merchant_id"]] = (
+                pairs.get((r["customer_id"], r["merchant_id"]), 0) + 1
+            )
+        t = max(
+            (r for r in rows if pairs[r["customer_id"], r["merchant_id"]] > 1),
+            key=lambda r: (r["timestamp"], r["transaction_id"]),
+        )
         row = {k: t[k] for k in ("customer_id", "card_id", "merchant_id", "device_id",
                                  "merchant_country", "ip_country", "channel", "mcc")}  # fmt: skip
         row |= {"amount": float(t["amount_reporting"]), "transaction_ts": t["timestamp"]}
