@@ -100,7 +100,16 @@ class LocalRayCluster(LocalService):
         # Jobs run `python -m ...` through PATH: put this environment's interpreter first so
         # submitted jobs import the project's packages, as on a cluster built from its image.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, **self.settings.as_env(), "PATH": path, "RAY_USAGE_STATS_ENABLED": "0"}
+        # The local cluster listens on loopback only; Ray's token authentication (switched on
+        # when a token file exists under ~/.ray) would make every local client carry the token.
+        # A production cluster (KubeRay) sets its own RAY_AUTH_MODE.
+        env = {
+            **os.environ,
+            **self.settings.as_env(),
+            "PATH": path,
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "disabled",
+        }
         log = self.log_dir / "ray-cli.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as out:
