@@ -51,6 +51,9 @@ def main() -> None:
     split = time_split(frame(a.rows), RUN_DATE, cfg)
     load_before = os.getloadavg()
     local = train_local(split, cfg)
+    # The local cluster runs without Ray's token auth (see services/ray_cluster.py); a driver
+    # that finds ~/.ray/auth_token would otherwise try token auth and its actors never start.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address="auto", log_to_driver=False)
     began = time.monotonic()
     distributed = train_ray(split, cfg)
