@@ -2,9 +2,10 @@
 
 The window is split by time: the most recent ``validation_days`` are the holdout, the days
 before train. Class imbalance is handled with ``scale_pos_weight`` (negatives per positive in
-the training window, capped). Each worker trains on its shard inside XGBoost's collective
-context; the workers report to Ray Train once, at the end (a report per boosting round costs
-seconds each on a small machine), rank 0 with the model as the checkpoint.
+the training window, capped). The driver deals the rows into one object-store shard per
+worker; each worker trains on its shard inside XGBoost's collective context. The workers
+report to Ray Train once, at the end (a report per boosting round costs seconds each on a
+small machine), rank 0 with the model as the checkpoint.
 """
 
 from __future__ import annotations
@@ -118,29 +119,31 @@ class TrainResult:
 
 
 def _train_loop(loop_config: dict[str, Any]) -> None:
-    """Ray Train worker: train on this worker's shards, report once at the end."""
+    """Ray Train worker: train on this worker's shard, report once at the end."""
+    import ray
     import ray.train
     import xgboost as xgb
 
     names = loop_config["features"]
+    rank = ray.train.get_context().get_world_rank()
 
     def dmatrix(split: str) -> xgb.DMatrix:
-        df = ray.train.get_dataset_shard(split).materialize().to_pandas()
-        return xgb.DMatrix(df[names].to_numpy("float32"), label=df[LABEL], feature_names=names)
+        features, labels = ray.get(loop_config["shards"][split][rank])
+        return xgb.DMatrix(features, label=labels, feature_names=names)
 
     dtrain, dvalid = dmatrix("train"), dmatrix("valid")
-    evals_result: dict[str, Any] = {}
+    # Only the holdout is evaluated (for early stopping): evaluating the training matrix every
+    # round as well cost ~40 % of the boosting time and nothing reads it.
     booster = xgb.train(
         loop_config["params"],
         dtrain,
         num_boost_round=loop_config["num_boost_round"],
-        evals=[(dtrain, "train"), (dvalid, "valid")],
+        evals=[(dvalid, "valid")],
         early_stopping_rounds=loop_config["early_stopping_rounds"],
-        evals_result=evals_result,
         verbose_eval=False,
     )
     metrics = {"best_iteration": int(booster.best_iteration)}
-    if ray.train.get_context().get_world_rank() == 0:
+    if rank == 0:
         with tempfile.TemporaryDirectory() as tmp:
             booster.save_model(str(Path(tmp) / MODEL_FILE))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
@@ -148,16 +151,35 @@ def _train_loop(loop_config: dict[str, Any]) -> None:
         ray.train.report(metrics)
 
 
+def _shards(frame: pd.DataFrame, workers: int) -> list[Any]:
+    """One ``(features, labels)`` object per worker, rows dealt round-robin.
+
+    Dealing rows (rather than cutting contiguous ranges) gives every worker the same mix of
+    days and of the rare positive class. Objects go straight to the object store: passing the
+    frame as a Ray Data dataset made the shard split (``streaming_split``) take ~25 s of a
+    65 s run on the 2-CPU cluster, where both CPUs belong to the training workers.
+    """
+    import ray
+
+    features = frame[list(MODEL_FEATURES)].to_numpy("float32")
+    labels = frame[LABEL].to_numpy("float32")
+    return [
+        ray.put((features[i::workers].copy(), labels[i::workers].copy())) for i in range(workers)
+    ]
+
+
 def train_ray(split: Split, config: TrainConfig, *, storage_path: str | None = None) -> TrainResult:
     """Train with ``XGBoostTrainer`` on ``config.num_workers`` one-CPU workers."""
-    import ray
     import xgboost as xgb
     from ray.train import RunConfig, ScalingConfig
     from ray.train.xgboost import XGBoostTrainer
 
-    cols = [*MODEL_FEATURES, LABEL]
     params = booster_params(config, split.train[LABEL].to_numpy())
     began = time.monotonic()
+    shards = {
+        "train": _shards(split.train, config.num_workers),
+        "valid": _shards(split.valid, config.num_workers),
+    }
     trainer = XGBoostTrainer(
         train_loop_per_worker=_train_loop,
         train_loop_config={
@@ -165,14 +187,11 @@ def train_ray(split: Split, config: TrainConfig, *, storage_path: str | None = N
             "params": params,
             "num_boost_round": config.num_boost_round,
             "early_stopping_rounds": config.early_stopping_rounds,
+            "shards": shards,
         },
         scaling_config=ScalingConfig(
             num_workers=config.num_workers, resources_per_worker={"CPU": 1}
         ),
-        datasets={
-            "train": ray.data.from_pandas(split.train[cols].reset_index(drop=True)),
-            "valid": ray.data.from_pandas(split.valid[cols].reset_index(drop=True)),
-        },
         run_config=RunConfig(
             name=f"fraud-xgb-{int(time.time())}",
             storage_path=storage_path or tempfile.mkdtemp(prefix="gbank-train-"),
@@ -208,7 +227,7 @@ def train_local(split: Split, config: TrainConfig) -> TrainResult:
         params,
         dtrain,
         num_boost_round=config.num_boost_round,
-        evals=[(dtrain, "train"), (dvalid, "valid")],
+        evals=[(dvalid, "valid")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )

@@ -53,3 +53,30 @@ class DataQualityError(PlatformError, ValueError):
 
 class SchemaError(DataQualityError):
     """A feed's schema changed in a way its contract refuses."""
+
+
+class AuthenticationFailed(PlatformError, PermissionError):
+    """A caller could not prove who it is (wrong password or TOTP, expired or replayed token)."""
+
+    http_status = 401
+    exit_code = 3
+
+
+class AccessDenied(PlatformError, PermissionError):
+    """A principal may not read what it asked for; the message names the policy rule."""
+
+    http_status = 403
+    exit_code = 3
+
+
+class TamperDetected(PlatformError, RuntimeError):
+    """A hash-chained record (the audit trail) was edited, removed or reordered."""
+
+    http_status = 500
+    exit_code = 4
+
+
+class EncryptionError(PlatformError, RuntimeError):
+    """A key is missing or destroyed, or ciphertext fails authentication."""
+
+    http_status = 500

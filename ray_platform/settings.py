@@ -102,6 +102,32 @@ class Settings(BaseSettings):
         description="ISO 4217 currency for reporting amounts.",
     )
 
+    user: str = Field(
+        default="gbank", description="Identity the CLI reads as when `--user` is not given."
+    )
+    role: str = Field(
+        default="data_engineer",
+        description="Role the CLI reads as when `--role` is not given (see the access policy).",
+    )
+    access_policy: Path = Field(
+        default=Path("ray_platform/governance/policy.yaml"),
+        description="Access-control and masking policy (roles, zones, classifications).",
+    )
+    kms: Literal["local", "aws"] = Field(
+        default="local",
+        description="Key management: a local key file under GBANK_HOME/keys, or AWS KMS.",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="AWS KMS key id or ARN (with GBANK_KMS=aws)."
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate for the HTTP services; unset: a dev certificate on first use.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key matching GBANK_TLS_CERT_FILE."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
