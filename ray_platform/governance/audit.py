@@ -100,8 +100,16 @@ class AuditRecord:
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> AuditRecord:
         """Build from a parsed line; raises ``ValueError`` when fields are missing or extra."""
-        if set(fields) != set(_FIELDS):
-            raise ValueError(f"fields {sorted(fields)} are not the record's fields")
+        if not isinstance(fields, dict) or set(fields) != set(_FIELDS):
+            raise ValueError("not an audit record (wrong fields)")
+        seq = fields["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise ValueError(f"seq {seq!r} is not a record number")
+        texts = ("time", "event", "actor", "outcome", "prev_hash", "hash")
+        if not all(isinstance(fields[k], str) for k in texts):
+            raise ValueError("a text field is not text")
+        if not isinstance(fields["details"], dict) or not isinstance(fields["role"], str | None):
+            raise ValueError("details or role has the wrong type")
         return cls(**fields)
 
 
@@ -203,16 +211,19 @@ class AuditTrail:
 
     def head(self) -> tuple[int, str] | None:
         """The anchored newest ``(seq, hash)``, or None before the first append."""
-        return _read_head(self.head_path)
+        head = _read_head(self.head_path)
+        if isinstance(head, str):
+            raise TamperDetected(f"audit head file {self.head_path} {head}")
+        return head
 
-    def _snapshot(self) -> tuple[int, tuple[int, str] | None]:
+    def _snapshot(self) -> tuple[int, tuple[int, str] | str | None]:
         """Log size and head read together under a shared lock, so they agree."""
         if not self.path.exists():
-            return 0, self.head()
+            return 0, _read_head(self.head_path)
         fd = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            return os.fstat(fd).st_size, self.head()
+            return os.fstat(fd).st_size, _read_head(self.head_path)
         finally:
             os.close(fd)
 
@@ -359,46 +370,33 @@ class AuditTrail:
         for name, mark in (("head file", head), ("anchor", anchor)):
             if mark is None:
                 if name == "head file" and count:
-                    return VerifyResult(
-                        False,
-                        count,
-                        None,
-                        "head_mismatch",
-                        f"the head file {self.head_path} is missing: the log cannot be checked "
-                        "for truncation",
-                        last,
-                    )
+                    what = f"the head file {self.head_path} is missing (deleted with the tail?)"
+                    return self._bad(count, None, "head_mismatch", what, prev)
                 continue
+            if isinstance(mark, str):
+                return self._bad(count, None, "head_mismatch", f"the {name} {mark}", prev)
             seq, digest = mark
             if seq not in by_seq:
-                first_missing = 0 if prev is None else prev.seq + 1
-                return VerifyResult(
-                    False,
-                    count,
-                    first_missing,
-                    "truncated",
-                    f"records {first_missing}-{seq} are missing: the {name} says the trail "
-                    f"reaches record {seq}, the log ends "
-                    f"{'empty' if prev is None else f'at record {prev.seq}'}",
-                    last,
+                first = 0 if prev is None else prev.seq + 1
+                ends = "empty" if prev is None else f"at record {prev.seq}"
+                what = (
+                    f"records {first}-{seq} were cut off: the {name} says the trail reaches "
+                    f"record {seq}, the log ends {ends}"
                 )
+                return self._bad(count, first, "truncated", what, prev)
             if by_seq[seq] != digest:
-                return VerifyResult(
-                    False,
-                    count,
-                    seq,
-                    "head_mismatch",
+                what = (
                     f"record {seq} does not match the {name}: the trail was rewritten at or "
-                    f"before record {seq}",
-                    last,
+                    f"before record {seq}"
                 )
+                return self._bad(count, seq, "head_mismatch", what, prev)
         n = "no records" if not count else f"{count} records, head {prev.seq} {prev.hash[:16]}"
         return VerifyResult(True, count, message=f"audit trail intact: {n}", head=last)
 
     def _bad(
         self,
         count: int,
-        seq: int,
+        seq: int | None,
         problem: Problem,
         what: str,
         prev: AuditRecord | None,
@@ -447,15 +445,15 @@ def _last_record(fd: int) -> AuditRecord | None:
         ) from None
 
 
-def _read_head(path: Path) -> tuple[int, str] | None:
+def _read_head(path: Path) -> tuple[int, str] | str | None:
+    """``(seq, hash)``; None when there is no head; a description when it is unreadable."""
     try:
         data = json.loads(path.read_text())
         return int(data["seq"]), str(data["hash"])
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
-        # An unreadable head is as bad as a wrong one: point at a seq no log can have.
-        return -1, "unreadable head file"
+        return "is unreadable"
 
 
 class _SuffixSeqs:
