@@ -15,6 +15,5 @@ from features.online import SqliteOnlineStore as SqliteOnlineStore
 from features.online import online_store_for as online_store_for
 from features.store import apply as apply
 from features.store import historical_features as historical_features
-from features.store import point_in_time_join as point_in_time_join
 from features.views import MODEL_FEATURES as MODEL_FEATURES
 from features.views import build_definitions as build_definitions

@@ -2,9 +2,18 @@
 
 ``feature_store.yaml`` cannot read ``GBANK_*`` variables, so the store is configured here from
 :class:`~ray_platform.settings.Settings`: registry ``<home>/feast/registry.db``, offline store
-Feast's file store (dask) over the lake's feature Parquet, online store SQLite
-(``<home>/feast/online.db``) or Redis (``settings.redis_address``). :func:`write_config` also
-writes the same configuration to ``<home>/feast/feature_store.yaml`` for the ``feast`` CLI.
+Feast's DuckDB store over the lake's feature Parquet, online store SQLite
+(``<home>/feast/online.db``) or Redis (``settings.redis_address``).
+
+Why DuckDB as the offline store: a training set is a point-in-time join of ~600k labels onto
+six feature tables, a single-node columnar job at this size. Measured on the 2-core machine,
+Feast's default file store (dask) needed about ten minutes for 125k labels and returned fewer
+rows than it was given; the DuckDB store joins 200k labels in 38 s, returns every row and
+agrees value for value with an independent ASOF-join reference (``tests/unit/pit_reference.py``).
+Ray does the heavy part, computing the feature tables from silver (``features/engineering.py``).
+
+:func:`write_config` also writes the same configuration to ``<home>/feast/feature_store.yaml``
+for the ``feast`` CLI.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ def repo_config_dict(settings: Settings, online: str | None = None) -> dict[str,
         "project": PROJECT,
         "provider": "local",
         "registry": {"registry_type": "file", "path": str(feast_dir(settings) / "registry.db")},
-        "offline_store": {"type": "file"},
+        "offline_store": {"type": "duckdb"},
         "online_store": online_config(settings, online),
         "entity_key_serialization_version": 3,
     }
@@ -94,61 +103,3 @@ def historical_features(entity_df: pd.DataFrame, settings: Settings | None = Non
     store = feature_store(settings)
     service = store.get_feature_service(SERVICE)
     return store.get_historical_features(entity_df=entity_df, features=service).to_df()
-
-
-def _ttl_seconds(view: Any) -> float | None:
-    ttl = view.ttl
-    return ttl.total_seconds() if ttl and ttl.total_seconds() > 0 else None
-
-
-def point_in_time_join(entity_df: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
-    """The same point-in-time join as :func:`historical_features`, in DuckDB (ASOF JOIN).
-
-    For each entity row and each feature view: the latest feature row with the same keys whose
-    ``event_timestamp`` is at or before the row's, and no older than the view's TTL, else NULL;
-    then the on-demand features. Feast's dask retrieval gives the same values but needed about
-    ten minutes for 125k labels on the 2-core machine, so training uses this path and a unit
-    test proves the two agree (and that neither joins a value stamped after a label).
-    """
-    import duckdb
-
-    from features.views import transaction_context
-
-    s = settings or get_settings()
-    objects = build_definitions(s)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET threads = 1")
-    base = entity_df.reset_index(drop=True).copy()
-    base["_row"] = range(len(base))
-    con.register("entities", base)
-    select, joins = ["e.*"], []
-    for i, name in enumerate(
-        ("customer_spend", "card_velocity", "merchant_risk", "customer_profile",
-         "customer_merchant", "card_device")
-    ):  # fmt: skip
-        view = objects[name]
-        keys = [objects[e].join_key for e in view.entities]
-        path = view.batch_source.path
-        con.execute(
-            f"CREATE TEMP VIEW v{i} AS SELECT * EXCLUDE (date) FROM "
-            f"read_parquet('{path}/*/*.parquet', hive_partitioning = true)"
-        )
-        on = " AND ".join(f"e.{k} = v{i}.{k}" for k in keys)
-        joins.append(f"ASOF LEFT JOIN v{i} ON {on} AND e.event_timestamp >= v{i}.event_timestamp")
-        ttl = _ttl_seconds(view)
-        for f in view.features:
-            col = f"v{i}.{f.name}"
-            if ttl is not None:
-                col = (
-                    f"CASE WHEN v{i}.event_timestamp >= e.event_timestamp - "
-                    f"INTERVAL {int(ttl)} SECOND THEN {col} END"
-                )
-            select.append(f"{col} AS {f.name}")
-    sql = f"SELECT {', '.join(select)} FROM entities e {' '.join(joins)} ORDER BY e._row"
-    joined = con.execute(sql).df()
-    con.close()
-    context = transaction_context(joined)
-    out = pd.concat([joined.drop(columns=["_row"]), context], axis=1)
-    out["event_timestamp"] = pd.to_datetime(out["event_timestamp"], utc=True)
-    return out

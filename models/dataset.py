@@ -57,8 +57,8 @@ def examples(
 def training_frame(entity_df: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
     """``entity_df`` with every model feature joined point-in-time through Feast."""
     from features.online import apply_defaults
-    from features.store import point_in_time_join
+    from features.store import historical_features
 
-    joined = point_in_time_join(entity_df, settings)
+    joined = historical_features(entity_df, settings)
     joined = joined.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
     return apply_defaults(joined, MODEL_FEATURES)[0]
