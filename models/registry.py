@@ -3,7 +3,8 @@
 Every daily model becomes a new version with alias ``challenger``. :func:`promote` moves
 ``champion`` to it only if, on the challenger's holdout, it catches more fraud at 0.1 % FPR than
 the champion and is not worse calibrated (ECE up by at most ``ece_tolerance``). The decision and
-its reasons are written on the challenger's version as tags and in its description.
+its reasons are written on the challenger's version as tags and in its description, and every
+decision and alias move is appended to the platform's audit trail.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from models.metrics import ece, recall_at_fpr
+from ray_platform.governance.audit import AuditTrail, audit_trail
+from ray_platform.settings import get_settings
 
 MODEL_NAME = "fraud-xgb"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -43,7 +46,18 @@ def client(tracking_uri: str) -> Any:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def register(c: Any, model_uri: str, run_id: str, description: str = "") -> str:
+def _audit(trail: AuditTrail | None, event: str, outcome: str, **details: Any) -> None:
+    """Append to ``trail`` (default: the platform's), as the process's configured identity."""
+    settings = get_settings()
+    trail = trail if trail is not None else audit_trail(settings)
+    trail.append(
+        event, actor=settings.user, role=settings.role, outcome=outcome, model=MODEL_NAME, **details
+    )
+
+
+def register(
+    c: Any, model_uri: str, run_id: str, description: str = "", *, audit: AuditTrail | None = None
+) -> str:
     """Register ``model_uri`` as a new version of ``fraud-xgb`` with alias ``challenger``."""
     from mlflow.exceptions import MlflowException
 
@@ -52,7 +66,17 @@ def register(c: Any, model_uri: str, run_id: str, description: str = "") -> str:
     except MlflowException:
         c.create_registered_model(MODEL_NAME, description="Card fraud model (XGBoost).")
     mv = c.create_model_version(MODEL_NAME, model_uri, run_id=run_id, description=description)
+    old = alias_version(c, CHALLENGER)
     c.set_registered_model_alias(MODEL_NAME, CHALLENGER, mv.version)
+    _audit(
+        audit,
+        "alias_switch",
+        "ok",
+        alias=CHALLENGER,
+        old_version=old,
+        version=str(mv.version),
+        run_id=run_id,
+    )
     return str(mv.version)
 
 
@@ -96,6 +120,7 @@ def promote(
     score_champion: Callable[[str], np.ndarray] | None,
     *,
     ece_tolerance: float = 0.002,
+    audit: AuditTrail | None = None,
 ) -> Decision:
     """Compare ``version`` with the champion on one holdout and move ``champion`` if it wins.
 
@@ -115,6 +140,18 @@ def promote(
     record_decision(c, decision)
     if ok:
         c.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    _audit(
+        audit,
+        "model_promotion",
+        "allowed" if ok else "denied",
+        version=version,
+        previous_champion=champ,
+        reasons=reasons,
+        challenger_metrics=mine,
+        champion_metrics=theirs,
+    )
+    if ok:
+        _audit(audit, "alias_switch", "ok", alias=CHAMPION, old_version=champ, version=version)
     return decision
 
 
@@ -132,8 +169,9 @@ def record_decision(c: Any, d: Decision) -> None:
     c.update_model_version(MODEL_NAME, d.version, description=text)
 
 
-def reject(c: Any, version: str | None, reason: str) -> None:
+def reject(c: Any, version: str | None, reason: str, *, audit: AuditTrail | None = None) -> None:
     """Record a failed training on the run's version (if any); the champion is untouched."""
     if version is not None:
         c.set_model_version_tag(MODEL_NAME, version, "promotion.decision", "rejected")
         c.set_model_version_tag(MODEL_NAME, version, "promotion.reasons", reason)
+    _audit(audit, "model_promotion", "denied", version=version, reasons=[reason])

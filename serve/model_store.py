@@ -9,7 +9,9 @@ version that scored it. A version that fails to load leaves the old one live (an
 
 Every switch is appended to ``<home>/serve/model_switches.jsonl`` (time, model, alias, old and
 new version, run id, process): one line per replica per switch, written with ``O_APPEND`` so
-replicas never interleave, which answers "which model was live when" for any instant.
+replicas never interleave, which answers "which model was live when" for any instant. Each
+switch is also an ``alias_switch`` record in the platform's audit trail (by default whenever the
+source is the MLflow registry; pass ``audit=`` to choose the trail).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 from features.views import MODEL_FEATURES
 from ray_platform.errors import NotFound, ServiceError
+from ray_platform.governance.audit import AuditTrail, audit_trail
 from ray_platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -182,10 +185,15 @@ class ModelStore:
         source: ModelSource,
         journal: Path | None = None,
         on_switch: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.source = source
         self.journal = journal
         self.on_switch = on_switch
+        if audit is None and isinstance(source, MlflowSource):
+            audit = audit_trail(source.settings)
+        self.audit = audit
+        self._actor = source.settings.user if isinstance(source, MlflowSource) else "serve"
         self._current: LoadedModel | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -226,6 +234,21 @@ class ModelStore:
             return True
 
     def _record(self, old: LoadedModel | None, new: LoadedModel) -> None:
+        if self.audit is not None:
+            try:
+                self.audit.append(
+                    "alias_switch",
+                    actor=self._actor,
+                    model=new.name,
+                    alias=new.alias,
+                    old_version=old.version if old else None,
+                    version=new.version,
+                    run_id=new.run_id,
+                    process=f"{socket.gethostname()}:{os.getpid()}",
+                )
+            except Exception as exc:  # scoring goes on; the journal below still has the switch
+                self.last_error = f"audit: {type(exc).__name__}: {exc}"
+                log.error("could not audit the switch to %s v%s: %s", new.name, new.version, exc)
         if self.journal is None:
             return
         line = json.dumps(

@@ -325,34 +325,23 @@ class AuditTrail:
                     "its content",
                     prev,
                 )
-            if rec.seq != expected:
-                if expected in seqs_after[i]:
-                    return self._bad(
-                        count,
-                        expected,
-                        "reordered",
-                        f"record {expected} is out of order: record {rec.seq} is in its place "
-                        f"(line {line.lineno})",
-                        prev,
-                    )
-                if rec.seq > expected:
-                    gap = f"{expected}" if rec.seq == expected + 1 else f"{expected}-{rec.seq - 1}"
-                    return self._bad(
-                        count,
-                        expected,
-                        "removed",
-                        f"record {gap} removed: record {rec.seq} follows "
-                        f"{'the start' if prev is None else f'record {prev.seq}'}",
-                        prev,
-                    )
-                return self._bad(
-                    count,
-                    rec.seq,
-                    "reordered",
+            if rec.seq < expected:  # a copy of an earlier record, or one moved back
+                what = (
                     f"record {rec.seq} appears again after record {expected - 1} "
-                    f"(line {line.lineno})",
-                    prev,
+                    f"(line {line.lineno})"
                 )
+                return self._bad(count, rec.seq, "reordered", what, prev)
+            if rec.seq > expected:
+                if expected in seqs_after[i]:
+                    what = (
+                        f"record {expected} is out of order: record {rec.seq} is in its place "
+                        f"(line {line.lineno})"
+                    )
+                    return self._bad(count, expected, "reordered", what, prev)
+                gap = f"{expected}" if rec.seq == expected + 1 else f"{expected}-{rec.seq - 1}"
+                after = "the start" if prev is None else f"record {prev.seq}"
+                what = f"record {gap} removed: record {rec.seq} follows {after}"
+                return self._bad(count, expected, "removed", what, prev)
             want_prev = GENESIS_HASH if prev is None else prev.hash
             if rec.prev_hash != want_prev:
                 return self._bad(

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import socket
+import sys
+import time
+from collections.abc import Callable
 
-from ray_platform.settings import Settings
+from ray_platform.settings import Settings, get_settings
 
 
 def connect(settings: Settings) -> None:
@@ -50,3 +54,44 @@ def parse_date_range(
     if last < args.date:
         parser.error("--end must not be before --date")
     return args, [args.date + dt.timedelta(days=i) for i in range((last - args.date).days + 1)]
+
+
+def run_job(
+    job: str, main: Callable[[list[str] | None], int | None], argv: list[str] | None = None
+) -> int:
+    """Run a job's ``main`` and append its run to the audit trail; returns the exit code.
+
+    A job module ends with ``sys.exit(run_job("lake_etl", main))``. One ``job_run`` record per
+    run, written when it ends however it ends (a return code, ``sys.exit``, an exception, Ctrl-C),
+    with the arguments, exit code, error and duration; the exception is re-raised after.
+    """
+    from ray_platform.governance.audit import audit_trail
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    started, code, error = time.monotonic(), 1, None
+    try:
+        rv = main(argv)
+        code = rv if isinstance(rv, int) else 0
+        return code
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        error = None if code == 0 else f"exit {exc.code}"
+        raise
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        settings = get_settings()
+        audit_trail(settings).append(
+            "job_run",
+            actor=settings.user,
+            role=settings.role,
+            outcome="ok" if code == 0 and error is None else "failed",
+            job=job,
+            args=args,
+            exit_code=code,
+            error=error,
+            duration_s=round(time.monotonic() - started, 3),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
