@@ -6,12 +6,14 @@ lake, whose root is a setting; ``features/repo/definitions.py`` calls it for the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 
 from features.engineering import feature_uri
+from ray_platform.contracts.model import Classification
 from ray_platform.settings import Settings, get_settings
 
 PROJECT = "globalbank"
@@ -55,6 +57,77 @@ MODEL_FEATURES: tuple[str, ...] = (
     *ON_DEMAND,
 )
 """The model's inputs, in column order."""
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """One column of a feature view: name, Feast dtype and classification.
+
+    ``dtype`` is ``string``, ``int64``, ``float64`` or ``timestamp``; a ``None`` classification
+    fails the catalog's build check.
+    """
+
+    name: str
+    dtype: str
+    classification: Classification | None = None
+
+
+@dataclass(frozen=True)
+class ViewSchema:
+    """A feature view as the catalog registers it: entity keys, features and what it holds.
+
+    :func:`build_definitions` builds the Feast objects; a test checks they carry exactly these
+    features with these types.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    features: tuple[ViewColumn, ...]
+    description: str
+    on_demand: bool = False
+
+    @property
+    def columns(self) -> tuple[ViewColumn, ...]:
+        """Entity keys, the event timestamp (stored views) and the features."""
+        keys = tuple(ViewColumn(k, "string", "internal") for k in self.keys)
+        stamp = () if self.on_demand else (ViewColumn("event_timestamp", "timestamp", "internal"),)
+        return (*keys, *stamp, *self.features)
+
+
+def _typed(names: tuple[str, ...], float_if: str, cls: Classification) -> tuple[ViewColumn, ...]:
+    return tuple(ViewColumn(n, "float64" if float_if in n else "int64", cls) for n in names)
+
+
+VIEW_SCHEMAS: dict[str, ViewSchema] = {
+    v.name: v
+    for v in (
+        ViewSchema("customer_spend", ("customer_id",),
+                   tuple(ViewColumn(n, "int64" if "count" in n else "float64", "internal")
+                         for n in SPEND),
+                   "Customer card spend over 1 h, 24 h, 7 d and 30 d: count, sum, mean, std."),
+        ViewSchema("card_velocity", ("card_id",), _typed(VELOCITY, "amount", "internal"),
+                   "Card velocity: counts over 10 min, 1 h and 24 h, 1 h amount and e-commerce."),
+        ViewSchema("merchant_risk", ("merchant_id",), _typed(MERCHANT, "rate", "internal"),
+                   "Smoothed fraud-rate prior per merchant, from labels a day late."),
+        ViewSchema("customer_profile", ("customer_id",),
+                   (ViewColumn("home_country", "string", "internal"),
+                    ViewColumn("segment_code", "int64", "internal"),
+                    ViewColumn("kyc_risk_score", "int64", "confidential"),
+                    ViewColumn("first_open_day", "int64", "internal")),
+                   "Home country, segment, KYC risk rating and first account opening day."),
+        ViewSchema("customer_merchant", ("customer_id", "merchant_id"),
+                   (ViewColumn("cm_txn_count", "int64", "internal"),),
+                   "How often a customer paid a merchant in the trailing 30 days."),
+        ViewSchema("card_device", ("card_id", "device_id"),
+                   (ViewColumn("cd_txn_count", "int64", "internal"),),
+                   "How often a card was used on a device in the trailing 30 days."),
+        ViewSchema("transaction_context", (),
+                   _typed(ON_DEMAND, "amount_", "internal"),
+                   "On-demand features of one transaction against the stored features.",
+                   on_demand=True),
+    )
+}  # fmt: skip
+"""Every feature view with its columns' classifications (what the catalog registers)."""
 
 REQUEST_FIELDS = ("amount", "merchant_country", "ip_country", "channel", "mcc", "transaction_ts")
 """What the caller sends with each transaction (Feast request data)."""

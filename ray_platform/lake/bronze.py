@@ -39,6 +39,7 @@ from xml.etree.ElementTree import ParseError, XMLPullParser
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ray_platform.contracts import CONTRACTS, Classification, TableContract
 from ray_platform.errors import InvalidArgument, NotFound
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings
@@ -220,6 +221,51 @@ def schema_version(source: str, file_name: str) -> str:
     """The declared schema version of ``file_name`` from ``source``."""
     stem = file_name.removesuffix(".gz").split(".", 1)[0]
     return SCHEMA_VERSIONS.get(source, {}).get(stem, "1")
+
+
+@dataclass(frozen=True)
+class FeedField:
+    """One field of a raw feed's records (its path in the record) and how sensitive it is."""
+
+    path: str
+    type: str
+    classification: Classification
+
+
+CDC_METADATA: tuple[FeedField, ...] = tuple(
+    FeedField(f"source.{name}", kind, "internal")
+    for name, kind in (("connector", "str"), ("db", "str"), ("schema", "str"), ("table", "str"),
+                       ("lsn", "int"))
+)  # fmt: skip
+"""The Debezium ``source`` block of a change event: where the change came from, no data."""
+
+
+def feed_contract(source: str, stem: str) -> TableContract:
+    """The silver contract that reads ``source``'s ``stem`` files (``prices_history`` -> prices)."""
+    for c in CONTRACTS.values():
+        if c.source == source and any(f.split(".", 1)[0] == stem for f in c.file_names):
+            return c
+    raise NotFound(f"no contract reads {source}/{stem} files")
+
+
+def feed_fields(source: str, stem: str) -> tuple[FeedField, ...]:
+    """Every field a raw ``source``/``stem`` file carries, with its classification.
+
+    The fields and their classifications are the contract's, declared once: a raw file holds
+    the same values as silver, only untokenised, so each keeps its column's classification.
+    Change events also carry the ``before`` image (the same fields as ``after``) and the
+    Debezium ``source`` block.
+    """
+    c = feed_contract(source, stem)
+    fields = [FeedField(col.path, col.type, col.classification) for col in c.columns]
+    if c.format == "cdc":
+        fields += [
+            FeedField("before." + f.path.split(".", 1)[1], f.type, f.classification)
+            for f in fields
+            if f.path.startswith("after.")
+        ]
+        fields += CDC_METADATA
+    return tuple(fields)
 
 
 # -- internals ----------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from ray_platform.contracts.reference import FX_BASES
+from ray_platform.contracts.model import Classification
+from ray_platform.contracts.reference import CARD_CHANNELS, FX_BASES
 from ray_platform.lake import gold_sql as q
 from ray_platform.lake import layout
 from ray_platform.lake.bronze import new_run_id
@@ -39,32 +40,112 @@ FEATURE_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
+class GoldColumn:
+    """One column a gold query yields: its name, Arrow type and classification."""
+
+    name: str
+    type: pa.DataType
+    classification: Classification | None = None
+
+
+@dataclass(frozen=True)
 class GoldSpec:
-    """One gold table: its name, the silver tables it reads and the query that builds it."""
+    """One gold table: its name, inputs, query, and the columns the query yields.
+
+    ``columns`` (names, types, classifications) is what the catalog registers; a test checks
+    it against the tables a run writes.
+    """
 
     name: str
     inputs: tuple[str, ...]
     sql: str
+    columns: tuple[GoldColumn, ...] = ()
+    description: str = ""
+
+
+_D, _S, _I64, _I32 = pa.date32(), pa.string(), pa.int64(), pa.int32()
+_F, _B, _MONEY = pa.float64(), pa.bool_(), pa.decimal128(38, 2)
+_TS = pa.timestamp("us", tz="UTC")
+INTERNAL: Classification = "internal"
+CONFIDENTIAL: Classification = "confidential"
+
+
+def _cols(*cols: tuple[str, pa.DataType, Classification]) -> tuple[GoldColumn, ...]:
+    return (GoldColumn("business_date", _D, INTERNAL), *(GoldColumn(*c) for c in cols))
 
 
 GOLD_TABLES: tuple[GoldSpec, ...] = (
     GoldSpec(
-        "daily_customer_summary", ("card_transactions", "customers"), q.DAILY_CUSTOMER_SUMMARY
+        "daily_customer_summary", ("card_transactions", "customers"), q.DAILY_CUSTOMER_SUMMARY,
+        _cols(
+            ("customer_id", _S, INTERNAL), ("txn_count", _I64, INTERNAL),
+            ("total_amount_reporting", _MONEY, INTERNAL),
+            ("avg_amount_reporting", _MONEY, INTERNAL),
+            ("max_amount_reporting", _MONEY, INTERNAL), ("distinct_merchants", _I64, INTERNAL),
+            ("distinct_countries", _I64, INTERNAL), ("foreign_txn_count", _I64, INTERNAL),
+            ("fraud_count", _I64, INTERNAL),
+            *((f"{c}_count", _I64, INTERNAL) for c in CARD_CHANNELS),
+            ("first_txn_ts", _TS, INTERNAL), ("last_txn_ts", _TS, INTERNAL),
+        ),
+        "Card spend per customer and business date, in the reporting currency.",
     ),
-    GoldSpec("daily_merchant_stats", ("card_transactions",), q.DAILY_MERCHANT_STATS),
-    GoldSpec("daily_mcc_stats", ("card_transactions",), q.DAILY_MCC_STATS),
-    GoldSpec("daily_desk_activity", ("trades", "fx_rates"), q.DAILY_DESK_ACTIVITY),
     GoldSpec(
-        "positions_valued",
-        ("positions", "instruments", "prices", "fx_rates"),
+        "daily_merchant_stats", ("card_transactions",), q.DAILY_MERCHANT_STATS,
+        _cols(
+            ("merchant_id", _S, INTERNAL), ("merchant_name", _S, INTERNAL),
+            ("mcc", _S, INTERNAL), ("merchant_country", _S, INTERNAL),
+            ("txn_count", _I64, INTERNAL), ("total_amount_reporting", _MONEY, INTERNAL),
+            ("avg_amount_reporting", _MONEY, INTERNAL), ("fraud_count", _I64, INTERNAL),
+            ("fraud_rate", _F, INTERNAL), ("distinct_cards", _I64, INTERNAL),
+        ),
+        "Card volume, spend and fraud per merchant and business date.",
+    ),
+    GoldSpec(
+        "daily_mcc_stats", ("card_transactions",), q.DAILY_MCC_STATS,
+        _cols(
+            ("mcc", _S, INTERNAL), ("merchant_country", _S, INTERNAL),
+            ("txn_count", _I64, INTERNAL), ("total_amount_reporting", _MONEY, INTERNAL),
+            ("fraud_count", _I64, INTERNAL), ("fraud_rate", _F, INTERNAL),
+        ),
+        "Card volume, spend and fraud per merchant category, country and business date.",
+    ),
+    GoldSpec(
+        "daily_desk_activity", ("trades", "fx_rates"), q.DAILY_DESK_ACTIVITY,
+        _cols(
+            ("desk", _S, INTERNAL), ("trades", _I64, INTERNAL), ("buy_count", _I64, INTERNAL),
+            ("sell_count", _I64, INTERNAL), ("gross_notional_reporting", _MONEY, INTERNAL),
+            ("unconverted_trades", _I64, INTERNAL), ("net_quantity", _I64, INTERNAL),
+            ("distinct_instruments", _I64, INTERNAL),
+            ("distinct_counterparties", _I64, INTERNAL),
+        ),
+        "Trading activity per desk and business date, notional in the reporting currency.",
+    ),
+    GoldSpec(
+        "positions_valued", ("positions", "instruments", "prices", "fx_rates"),
         q.POSITIONS_VALUED,
+        _cols(
+            ("desk", _S, INTERNAL), ("isin", _S, INTERNAL), ("asset_class", _S, INTERNAL),
+            ("quantity", _I64, INTERNAL), ("close", pa.decimal128(18, 6), INTERNAL),
+            ("price_date", _D, INTERNAL), ("stale", _B, INTERNAL), ("currency", _S, INTERNAL),
+            ("market_value", _MONEY, INTERNAL), ("market_value_reporting", _MONEY, INTERNAL),
+            ("priced", _B, INTERNAL),
+        ),
+        "Each desk's positions valued at the latest close, with stale and unpriced flags.",
     ),
     GoldSpec(
-        "customer_features",
-        ("customers", "accounts", "card_transactions"),
+        "customer_features", ("customers", "accounts", "card_transactions"),
         q.CUSTOMER_FEATURES,
+        _cols(
+            ("customer_id", _S, INTERNAL), ("home_country", _S, INTERNAL),
+            ("segment", _S, INTERNAL), ("kyc_risk_rating", _S, CONFIDENTIAL),
+            ("status", _S, INTERNAL), ("account_age_days", _I32, INTERNAL),
+            ("txn_count_30d", _I64, INTERNAL), ("amount_30d", _MONEY, INTERNAL),
+            ("avg_amount_30d", _F, INTERNAL), ("std_amount_30d", _F, INTERNAL),
+            ("distinct_merchants_30d", _I64, INTERNAL),
+        ),
+        "Per customer and business date: profile and 30-day card spend (analytics features).",
     ),
-)
+)  # fmt: skip
 """Every gold table, in the order a run writes them."""
 
 

@@ -23,6 +23,9 @@ GOLD = "gold"
 SYSTEM = "_system"
 QUARANTINE = f"{SILVER}/_quarantine"
 
+RETENTION_CLASSES = {BRONZE: "bronze_7y", SILVER: "silver_5y", GOLD: "gold_3y"}
+"""How long each zone keeps data: raw feeds 7 years, silver 5, gold (and the warehouse) 3."""
+
 LANDING_MANIFEST = "_manifest"
 """The generator's folder in the landing zone; never landed as a source."""
 
