@@ -22,8 +22,14 @@ def sql(
     list_saved: bool = typer.Option(False, "--list", help="List the saved queries."),
     list_tables: bool = typer.Option(False, "--tables", help="List the queryable tables."),
     max_rows: int = typer.Option(50, "--max-rows", min=1, help="Rows shown by --format table."),
+    user: str = typer.Option(None, "--user", help="Read as this user (default: settings.user)."),
+    role: str = typer.Option(None, "--role", help="Read in this role (default: settings.role)."),
 ) -> None:
-    """Query silver, gold, warehouse and mart tables in place (read-only; DuckDB)."""
+    """Query silver, gold, warehouse and mart tables in place (read-only; DuckDB).
+
+    What a role may read, and how its columns are masked, comes from the access policy.
+    """
+    from ray_platform.governance.access import cli_principal
     from ray_platform.warehouse import sql as wsql
 
     if list_saved:
@@ -31,14 +37,14 @@ def sql(
             typer.echo(f"{q.name:<32} {q.description}")
         return
     if list_tables:
-        typer.echo("\n".join(wsql.tables()))
+        typer.echo("\n".join(wsql.tables(principal=cli_principal(user, role))))
         return
     if fmt not in FORMATS:
         raise InvalidArgument(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if (statement is None) == (saved is None):
         raise InvalidArgument("give either a SQL statement or --saved NAME")
     text = wsql.saved(saved).sql if saved else statement
-    result = wsql.query(text)
+    result = wsql.query(text, principal=cli_principal(user, role))
     data = render(result, fmt, max_rows)
     if out is not None:
         out.write_bytes(data)

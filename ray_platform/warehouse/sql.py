@@ -1,12 +1,15 @@
 """Self-service SQL over the lake and the warehouse, read-only, with Arrow results.
 
-Every table is exposed in place: an in-memory DuckDB connection registers each Delta table's
-pyarrow dataset (no copy; filters prune files) and names it by zone, as ``silver.<table>``,
-``gold.<table>``, ``warehouse.<table>`` and ``platform.<table>`` (the ``_system``
-bookkeeping); the marts of :mod:`ray_platform.warehouse.marts` are views in ``mart_risk``,
-``mart_customer``, ``mart_regulatory`` and ``mart_operational``. Then the connection drops
-external access (``enable_external_access = false``, configuration locked), so no statement
-can read or write a file even if it got past the guard.
+Every query runs as a principal (user and role; by default the settings' identity) in the
+connection :func:`ray_platform.governance.access.governed_connection` builds: each dataset the
+role may read is registered by zone, as ``silver.<table>``, ``gold.<table>``,
+``warehouse.<table>``, ``platform.<table>`` (the ``_system`` bookkeeping) and ``bronze.<feed>``,
+already masked by the access policy (a dataset the role sees in clear is the Delta table's
+pyarrow dataset itself: no copy, filters prune files); the marts of
+:mod:`ray_platform.warehouse.marts` are in ``mart_risk``, ``mart_customer``,
+``mart_regulatory`` and ``mart_operational``. Then the connection drops external access
+(``enable_external_access = false``, configuration locked), so no statement can read or write a
+file even if it got past the guard, and no SQL can reach an unmasked value.
 
 The guard (:func:`check`) lets one read-only statement through: it must parse, be a single
 ``SELECT`` (``WITH``, ``VALUES``, ``DESCRIBE`` and ``SUMMARIZE`` included), use no table
@@ -32,8 +35,7 @@ import pyarrow as pa
 from ray_platform.errors import InvalidArgument, NotFound
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings
-from ray_platform.tables import TableStore, table_store
-from ray_platform.warehouse import marts
+from ray_platform.tables import TableStore
 from ray_platform.warehouse import model as m
 
 QUERIES_DIR = Path(__file__).with_name("queries")
@@ -173,66 +175,49 @@ def _children(storage: Any, prefix: str) -> list[str]:
         return []
 
 
-def connect(settings: Settings | None = None, names: set[str] | None = None) -> Any:
-    """A read-only DuckDB connection with the lake tables and mart views registered.
+def connect(
+    settings: Settings | None = None, names: set[str] | None = None, principal: Any = None
+) -> Any:
+    """A read-only DuckDB connection holding what ``principal`` may read, masked.
 
-    ``names`` limits the session to those tables and views (and the tables the views read);
-    the default registers everything.
+    ``principal`` defaults to the settings' identity; ``names`` limits the session to those
+    datasets (the default registers every readable one). See :mod:`ray_platform.governance`.
     """
-    import duckdb
+    from ray_platform.governance.access import governed_connection, principal_from_settings
 
-    store = table_store(settings or get_settings())
-    con = duckdb.connect()
-    tables = catalog(store)
-    views = [v for v in marts.MARTS if all(_has(tables, n) for n in v.needs)]
-    if names is not None:
-        views = [v for v in views if v.qualified in names]
-        wanted = set(names) | {_qualified(n) for v in views for n in v.needs}
-        tables = {k: p for k, p in tables.items() if k in wanted}
-    for schema in (
-        "silver",
-        "gold",
-        "warehouse",
-        "platform",
-        *sorted({v.mart for v in marts.MARTS}),
-    ):
-        con.execute(f"CREATE SCHEMA {schema}")
-    for qualified, path in tables.items():
-        schema, name = qualified.split(".", 1)
-        hidden = f"__{schema}__{name}"
-        con.register(hidden, store.dataset(path))
-        con.execute(f'CREATE VIEW {schema}."{name}" AS SELECT * FROM "{hidden}"')
-    for view in views:
-        con.execute(f"CREATE VIEW {view.qualified} AS {view.sql}")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-    return con
+    s = settings or get_settings()
+    return governed_connection(principal or principal_from_settings(s), s, names)
 
 
-def _qualified(need: str) -> str:
-    if need.startswith("_system/"):
-        return f"platform.{need.split('/', 1)[1]}"
-    return f"warehouse.{need}"
-
-
-def _has(tables: dict[str, str], need: str) -> bool:
-    return _qualified(need) in tables
-
-
-def query(sql: str, settings: Settings | None = None, principal: str | None = None) -> pa.Table:
+def query(sql: str, settings: Settings | None = None, principal: Any = None) -> pa.Table:
     """Run one read-only SQL statement over the lake and warehouse; the result as Arrow.
 
-    ``principal`` names who asks; governance (policy, masking, audit) will act on it once that
-    layer exists. Refused or failing statements raise :class:`SqlError`.
+    ``principal`` (a :class:`~ray_platform.governance.access.Principal`, default the settings'
+    identity) is who asks: the query sees only what the access policy lets that role read,
+    masked, and the decision is audited. Refused or failing statements raise :class:`SqlError`;
+    reads the policy refuses raise :class:`~ray_platform.errors.AccessDenied`.
     """
     import duckdb
 
+    from ray_platform.governance.access import (
+        denied_column,
+        governed_connection,
+        principal_from_settings,
+    )
+
     names = check(sql)
-    con = connect(settings, names)
+    s = settings or get_settings()
+    who = principal or principal_from_settings(s)
+    con = governed_connection(who, s, names, query=sql)
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.CatalogException as exc:
-        raise SqlError(_unknown_message(tables(settings), exc)) from None
+        raise SqlError(_unknown_message(tables(s, who), exc)) from None
+    except duckdb.BinderException as exc:
+        column = re.search(r'column (?:named )?"(\w+)"', _first_line(exc))
+        if column and (denied := denied_column(who, names, column.group(1), s)):
+            raise denied from None
+        raise SqlError(f"query failed: {_first_line(exc)}") from None
     except duckdb.PermissionException as exc:
         raise QueryRefused(f"not allowed: {_first_line(exc)}") from None
     except duckdb.Error as exc:
@@ -284,9 +269,9 @@ def saved(name: str) -> SavedQuery:
         raise NotFound(f"no saved query {name!r}; saved: {', '.join(saved_queries())}") from None
 
 
-def tables(settings: Settings | None = None) -> list[str]:
-    """Every name a query can use: tables and mart views."""
-    store = table_store(settings or get_settings())
-    found = catalog(store)
-    views = [v.qualified for v in marts.MARTS if all(_has(found, n) for n in v.needs)]
-    return sorted([*found, *views])
+def tables(settings: Settings | None = None, principal: Any = None) -> list[str]:
+    """Every name a query by ``principal`` (default: the settings' identity) can use."""
+    from ray_platform.governance.access import principal_from_settings, readable
+
+    s = settings or get_settings()
+    return readable(principal or principal_from_settings(s), s)
