@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray_platform.contracts.checks import CHECKS
 from ray_platform.contracts.model import TableContract
 from ray_platform.contracts.silver import CONTRACTS
-from ray_platform.errors import ConfigError, NotFound, PlatformError
+from ray_platform.errors import ConfigError, NotFound, PlatformError, ServiceError
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings, project_path
 from ray_platform.tables import TableStore, table_store
@@ -232,10 +232,23 @@ class KafkaSink:
         self.settings, self.topic = settings, topic
 
     def send(self, alerts: Sequence[Alert]) -> None:
-        from ray_platform.streaming import produce
+        from kafka.errors import KafkaError
 
-        if alerts:
-            produce(self.topic, [(a.table.encode(), a.to_json()) for a in alerts], self.settings)
+        from ray_platform.streaming import producer
+
+        if not alerts:
+            return
+        try:
+            # A missing topic (the broker does not create topics) fails in 10 s, not 60.
+            with producer(self.settings, max_block_ms=10_000) as prod:
+                futures = [
+                    prod.send(self.topic, key=a.table.encode(), value=a.to_json())  # type: ignore[attr-defined]
+                    for a in alerts
+                ]
+                for fut in futures:
+                    fut.get(timeout=30)
+        except KafkaError as exc:
+            raise ServiceError(f"alerts not delivered to Kafka topic {self.topic}: {exc}") from None
 
 
 def default_sinks(settings: Settings, config: DqConfig) -> list[AlertSink]:

@@ -67,3 +67,15 @@ def test_failed_check_publishes_an_alert_on_the_topic(kafka_broker, tmp_path):
         assert alert["run_id"] == run.run_id and alert["day"] == DAY.isoformat()
     finally:
         _delete_topic(topic)
+
+
+def test_an_alert_that_cannot_be_delivered_is_reported_not_lost(kafka_broker, tmp_path):
+    settings = load_settings(home=tmp_path)
+    cfg = dq.DqConfig(
+        alert_topic=f"test-dq-missing-{uuid.uuid4().hex[:8]}",  # never created: no auto-create
+        tables=[dq.TableChecks(table="gold/nowhere", uniqueness=["k"])],
+    )
+    run = dq.run_checks(DAY, settings, config=cfg)
+    assert [(r.check, r.passed) for r in run.results] == [("exists", False)]
+    assert "alerts not delivered to Kafka topic" in run.delivery_errors["KafkaSink"]
+    assert [r["check"] for r in dq.read_results(settings, failed_only=True)] == ["exists"]
