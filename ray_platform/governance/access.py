@@ -327,6 +327,13 @@ def _bronze_files(contract: TableContract, s: Settings) -> list[str]:
             base = ".".join([parts[0], *parts[2:]])
         if contract.matches_file(base):
             out.append(path)
+    if topic := contract.stream_topic:  # batches landed from the Kafka topic
+        from ray_platform.lake.kafka_landing import stream_source
+
+        for path in storage.list(f"{layout.BRONZE}/{stream_source(topic)}", recursive=True):
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith(f"{topic}-p") and name.endswith(".jsonl"):
+                out.append(path)
     return out
 
 

@@ -116,6 +116,8 @@ def test_bronze_only_for_data_engineers_and_compliance(lake, role):
         return
     raw = read_table(who(role), "bronze/customers", settings=lake)
     assert raw.num_rows >= 40
+    n = sql.query("SELECT count(*) AS n FROM bronze.customers", lake, who(role))["n"][0]
+    assert n.as_py() == raw.num_rows
     ids = pc.drop_null(raw["national_id"]).to_pylist()
     if role == "compliance_officer":  # raw, clear national ids
         assert ids and not any(v == REDACTED or TOKEN.match(v) for v in ids)
@@ -279,6 +281,12 @@ def test_cli_read_commands_take_user_and_role(lake, monkeypatch, capsys):
         assert "may not read reports.basel3" in capsys.readouterr().err
         assert run(["lineage", "silver/customers", "--role", "business_user"]) == 3
         assert "may not read platform.lineage" in capsys.readouterr().err
+        # Without --user/--role, the settings' identity reads.
+        monkeypatch.setenv("GBANK_USER", "env_user")
+        monkeypatch.setenv("GBANK_ROLE", "analyst")
+        get_settings.cache_clear()
+        assert run(["sql", q]) == 3
+        assert "env_user (role analyst) may not read column" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
 
@@ -383,3 +391,17 @@ def test_the_same_queries_show_clear_values_to_compliance(lake):
         con.close()
     assert PLANT["city"] in got["city"].to_pylist()
     assert PLANT["national_id"] in got["national_id"].to_pylist()
+
+
+def test_bronze_feeds_include_batches_landed_from_kafka(lake):
+    from ray_platform.lake.kafka_landing import stream_source
+
+    root = Path(lake.home) / "lake" / "bronze"
+    landed = next((root / "cards").rglob("card_transactions*.jsonl*"))
+    line = landed.read_bytes().splitlines()[0].decode()
+    batch = root / stream_source("transactions") / "ingest_date=2026-01-05"
+    batch.mkdir(parents=True)
+    (batch / "transactions-p0-0-0.jsonl").write_text(line + "\n")
+    t = read_table(who("compliance_officer"), "bronze.card_transactions", settings=lake)
+    files = set(t["_file"].to_pylist())
+    assert any(f.endswith("transactions-p0-0-0.jsonl") for f in files) and len(files) >= 2
