@@ -19,7 +19,8 @@ fraud service means the Python proxy (``gbank serve up --no-haproxy``) with
 **People** (the query API) log in with a password and a TOTP code (RFC 6238, HMAC-SHA1, 6
 digits, 30 s steps, one step of clock drift). Passwords are hashed with scrypt; the users file
 is ``<home>/auth/users.json`` (0600). A code is accepted once: a step at or before the last one
-used is a replay. A successful login returns a *login token* that is redeemed once.
+used is a replay. Five failed attempts in a row lock the account for 15 minutes. A successful
+login returns a *login token* that is redeemed once.
 
 **Services** authenticate with tokens: ``<payload>.<signature>``, both base64url, the payload a
 JSON object (``sub``, ``kind``, ``role``, ``iat``, ``exp``, a unique ``jti``, ``once``),
@@ -63,6 +64,8 @@ TOTP_STEP_S = 30
 TOTP_DIGITS = 6
 TOTP_DRIFT_STEPS = 1
 LOGIN_TOKEN_TTL_S = 300
+MAX_FAILURES = 5
+LOCKOUT_S = 900
 DEV_CERT_DAYS = 365
 _RENEW_BEFORE = dt.timedelta(days=7)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -326,23 +329,42 @@ def login(
     *,
     now: float | None = None,
 ) -> str:
-    """Check password and TOTP code; returns a single-use login token (5 minutes)."""
+    """Check password and TOTP code; returns a single-use login token (5 minutes).
+
+    After :data:`MAX_FAILURES` failed attempts in a row the account is locked for
+    :data:`LOCKOUT_S` seconds (a 6-digit code must not be guessable by trying them all).
+    """
     s = settings or get_settings()
     at = time.time() if now is None else now
     with _locked(_users_file(s)):
         users = _read_users(s)
         record = users.get(user)
+        if record is not None and record.get("locked_until", 0) > at:
+            _deny(s, user, "account locked after repeated failures", method="login")
         # Hash even for an unknown user, so timing does not tell which users exist.
         ok = check_password(password, record["password"] if record else _DUMMY_HASH)
+        reason, method = None, "password"
+        step = None
         if record is None or not ok:
-            _deny(s, user, "wrong user or password", method="password")
-        step = _matching_step(record["totp_secret"], code.strip(), at)
-        if step is None:
-            _deny(s, user, "wrong TOTP code", method="totp")
-        if step <= record.get("last_totp_step", -1):
-            _deny(s, user, "TOTP code already used", method="totp")
-        record["last_totp_step"] = step
-        _private_write(_users_file(s), json.dumps(users, indent=1).encode())
+            reason = "wrong user or password"
+        else:
+            method = "totp"
+            step = _matching_step(record["totp_secret"], code.strip(), at)
+            if step is None:
+                reason = "wrong TOTP code"
+            elif step <= record.get("last_totp_step", -1):
+                reason = "TOTP code already used"
+        if record is not None:
+            if reason is None:
+                record.update(last_totp_step=step, failures=0, locked_until=0)
+            else:
+                record["failures"] = record.get("failures", 0) + 1
+                if record["failures"] >= MAX_FAILURES:
+                    record.update(failures=0, locked_until=at + LOCKOUT_S)
+            _private_write(_users_file(s), json.dumps(users, indent=1).encode())
+        if reason is not None:
+            _deny(s, user, reason, method=method)
+    assert record is not None
     token = issue_token(
         user,
         kind="user",

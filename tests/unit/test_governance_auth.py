@@ -108,6 +108,24 @@ def test_a_totp_code_is_accepted_once(settings, secret):
     assert _denials(settings)[-1].details["reason"] == "TOTP code already used"
 
 
+def test_repeated_failures_lock_the_account_for_a_while(settings, secret):
+    for _ in range(auth.MAX_FAILURES):
+        with pytest.raises(AuthenticationFailed, match="wrong TOTP code"):
+            auth.login(
+                "alice",
+                PASSWORD,
+                "000000" if _code(secret, T0) != "000000" else "111111",
+                settings,
+                now=T0,
+            )
+    # Now even the right code is refused until the lockout ends.
+    with pytest.raises(AuthenticationFailed, match="account locked"):
+        auth.login("alice", PASSWORD, _code(secret, T0 + 30), settings, now=T0 + 30)
+    assert _denials(settings)[-1].details["reason"] == "account locked after repeated failures"
+    later = T0 + auth.LOCKOUT_S + 1
+    auth.login("alice", PASSWORD, _code(secret, later), settings, now=later)
+
+
 def test_expired_token_is_refused_and_audited(settings):
     token = auth.issue_token("fraud-consumer", ttl_s=60, settings=settings, now=T0)
     assert auth.verify_token(token, settings, now=T0 + 59).subject == "fraud-consumer"
@@ -219,6 +237,14 @@ def test_https_request_to_a_uvicorn_app_with_the_dev_certificate(settings):
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
+
+
+def test_ray_serve_accepts_the_tls_options_for_its_python_proxy(settings):
+    from ray.serve.config import HTTPOptions
+
+    opts = HTTPOptions(host="127.0.0.1", port=8443, **auth.serve_http_options(settings))
+    assert opts.ssl_certfile == str(settings.home / "tls" / "dev-cert.pem")
+    assert opts.ssl_keyfile == str(settings.home / "tls" / "dev-key.pem")
 
 
 def test_cli_issue_and_verify_a_single_use_token(settings, monkeypatch):
