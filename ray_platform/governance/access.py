@@ -69,6 +69,20 @@ def principal_from_settings(settings: Settings | None = None) -> Principal:
     return Principal(s.user, s.role)
 
 
+def principal_from_token(token: str, settings: Settings | None = None) -> Principal:
+    """The principal an HTTP API reads as: the verified bearer token's subject and role.
+
+    A bad, expired or replayed token raises :class:`~ray_platform.errors.AuthenticationFailed`
+    (:func:`ray_platform.governance.auth.verify_token`); a token without a role gets nothing.
+    """
+    from ray_platform.governance.auth import verify_token
+
+    verified = verify_token(token, settings)
+    if not verified.role:
+        raise AccessDenied(f"no rule for a token without a role (subject {verified.subject!r})")
+    return Principal(verified.subject, verified.role)
+
+
 def cli_principal(
     user: str | None = None, role: str | None = None, settings: Settings | None = None
 ) -> Principal:

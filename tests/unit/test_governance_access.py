@@ -405,3 +405,16 @@ def test_bronze_feeds_include_batches_landed_from_kafka(lake):
     t = read_table(who("compliance_officer"), "bronze.card_transactions", settings=lake)
     files = set(t["_file"].to_pylist())
     assert any(f.endswith("transactions-p0-0-0.jsonl") for f in files) and len(files) >= 2
+
+
+def test_http_apis_take_the_principal_from_the_token(lake):
+    from ray_platform.governance.access import principal_from_token
+    from ray_platform.governance.auth import issue_token
+
+    token = issue_token("svc-dash", kind="service", role="business_user", settings=lake)
+    assert principal_from_token(token, lake) == Principal("svc-dash", "business_user")
+    with pytest.raises(AccessDenied, match=r"roles\.business_user\.read"):
+        read_table(principal_from_token(token, lake), "silver.customers", settings=lake)
+    roleless = issue_token("svc-x", kind="service", settings=lake)
+    with pytest.raises(AccessDenied, match="no rule for a token without a role"):
+        principal_from_token(roleless, lake)
