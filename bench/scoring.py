@@ -39,7 +39,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-RESULT = REPO / "bench" / "results" / "scoring.json"
+RESULT = REPO / "bench" / "results" / os.environ.get("GBANK_BENCH_OUT", "scoring.json")
 PORT = 8100
 
 
@@ -266,6 +266,8 @@ def main() -> None:
     ap.add_argument("--kafka-rate", type=float, default=2000)
     ap.add_argument("--kafka-duration", type=float, default=30)
     ap.add_argument("--no-haproxy", action="store_true")
+    ap.add_argument("--replicas", type=int, default=1, help="fraud replicas behind the ingress")
+    ap.add_argument("--skip-kafka", action="store_true")
     args = ap.parse_args()
     load_start = os.getloadavg()
     home = REPO / ".gbank" / "bench-serve"
@@ -301,7 +303,9 @@ def main() -> None:
 
     serve.start(http_options={"host": "127.0.0.1", "port": PORT})
     serve.run(Echo.bind(), name="echo", route_prefix="/echo")
-    fraud = FraudService.options(ray_actor_options={"num_cpus": 0}, user_config={}).bind()
+    fraud = FraudService.options(
+        num_replicas=args.replicas, ray_actor_options={"num_cpus": 0}, user_config={}
+    ).bind()
     serve.run(fraud, name="fraud", route_prefix="/")
     import urllib.request
 
@@ -328,7 +332,7 @@ def main() -> None:
                        "ratio": round(fp / ep, 2) if ep and fp else None})  # fmt: skip
     proc = in_process(settings)
     print("in-process", json.dumps(proc), flush=True)
-    kafka = kafka_bench(settings, args.kafka_rate, args.kafka_duration)
+    kafka = None if args.skip_kafka else kafka_bench(settings, args.kafka_rate, args.kafka_duration)
     print("kafka", json.dumps(kafka), flush=True)
     serve.shutdown()
     ray.shutdown()

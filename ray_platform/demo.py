@@ -28,6 +28,7 @@ class DemoOptions:
     seed: int = 42
     bad_rate: float = 0.01
     kafka_sample: int = 2_000
+    scoring_transactions: int = 3_000
 
 
 @dataclass
@@ -57,12 +58,20 @@ def start_kafka(ctx: DemoContext) -> str:
 
 
 def start_ray(ctx: DemoContext) -> str:
-    """Start the local two-node Ray cluster."""
-    from ray_platform.services.ray_cluster import LocalRayCluster
+    """Start the local two-node Ray cluster, with Ray Serve's HAProxy ingress enabled.
 
+    The ingress flags are read when Ray's processes start (``serve/ingress.py``), so they go
+    into the environment before the nodes start; the fraud-scoring step then serves HTTP through
+    HAProxy rather than Ray's Python proxy.
+    """
+    from ray_platform.services.ray_cluster import LocalRayCluster
+    from serve import ingress
+
+    haproxy = ingress.ensure_haproxy()
+    ingress.export()
     cluster = LocalRayCluster(ctx.settings)
     cluster.start()
-    return f"Ray cluster up: {cluster.status().alive_nodes} nodes"
+    return f"Ray cluster up: {cluster.status().alive_nodes} nodes (Serve ingress: {haproxy})"
 
 
 def generate(ctx: DemoContext) -> str:
@@ -233,6 +242,18 @@ def daily_reports(ctx: DemoContext) -> str:
     return f"reports {as_of}: {', '.join(parts)}; see {where}"
 
 
+def fraud_scoring(ctx: DemoContext) -> str:
+    """Deploy the fraud service, score over HTTP and a Kafka stream, and print the alerts."""
+    from serve.demo import run
+
+    r = run(transactions=ctx.options.scoring_transactions, settings=ctx.settings)
+    return (
+        f"HTTP client latency {r['http_latency_ms']} ms; Kafka {r['kafka_scored']} scored, "
+        f"{r['kafka_alerts']} alerts, produce->result {r['kafka_produce_to_result_ms']} ms; "
+        "POST http://127.0.0.1:8000/fraud/score"
+    )
+
+
 Step = Callable[[DemoContext], str]
 STEPS: list[tuple[str, Step]] = [
     ("start Kafka", start_kafka),
@@ -244,6 +265,7 @@ STEPS: list[tuple[str, Step]] = [
     ("warehouse load", warehouse_load),
     ("fraud features", fraud_features),
     ("fraud retrain", fraud_retrain),
+    ("fraud scoring", fraud_scoring),
     ("risk nightly", risk_nightly),
     ("daily reports", daily_reports),
 ]
@@ -271,6 +293,7 @@ def run_demo(
         f"  Landing zone      {s.landing_uri}\n"
         f"  Lake              {s.lake_uri}  (gbank lineage gold/daily_merchant_stats)\n"
         f"  Kafka             {s.kafka_bootstrap}  (gbank kafka topics)\n"
+        "  Fraud scoring     POST http://127.0.0.1:8000/fraud/score  (gbank serve status)\n"
         "  Stop services     gbank kafka stop && gbank cluster down"
     )
     return ctx

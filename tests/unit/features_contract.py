@@ -80,3 +80,19 @@ class OnlineStoreContract:
         assert got["is_new_merchant"][0] == 1
         assert store.missing["merchant_fraud_rate"] == before + 1
         assert store.missing["cust_txn_count_30d"] >= 1
+
+    def test_serving_reads_match_the_feature_store(self, store, settings):
+        # The scorer reads each view through the store's own online_read (serve/features.py);
+        # it must return exactly what Feast's get_online_features does, unknown entities too.
+        from serve.features import FeastFeatures
+
+        feats = FeastFeatures(settings, store)
+        known = self._row(settings)
+        rows = [
+            {k: known[k] or "" for k in ("customer_id", "card_id", "merchant_id", "device_id")},
+            {"customer_id": "NOBODY", "card_id": "NOCARD", "merchant_id": "NOM", "device_id": ""},
+        ]
+        fast, reference = feats.stored(rows), feats.stored_via_feature_store(rows)
+        assert fast == reference
+        assert fast[0]["cust_txn_count_30d"] >= 1
+        assert all(v is None for v in fast[1].values())
