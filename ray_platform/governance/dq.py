@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ray_platform.contracts.checks import CHECKS
 from ray_platform.contracts.model import TableContract
@@ -92,6 +92,12 @@ class TableChecks(BaseModel):
     uniqueness: list[str] = []
     reconciliation: bool = False
 
+    @model_validator(mode="after")
+    def _silver_for_contract_checks(self) -> TableChecks:
+        if (self.validity or self.reconciliation) and self.contract is None:
+            raise ValueError(f"{self.table}: validity and reconciliation need a silver table")
+        return self
+
     @property
     def contract(self) -> TableContract | None:
         """The silver contract behind the table, if it is a silver table."""
@@ -112,15 +118,11 @@ def load_config(path: Path | str | None = None) -> DqConfig:
     """Read and validate a checks file (default: the project's ``dq.yaml``)."""
     p = project_path(path or CONFIG_FILE)
     try:
-        cfg = DqConfig.model_validate(yaml.safe_load(p.read_text()) or {})
+        return DqConfig.model_validate(yaml.safe_load(p.read_text()) or {})
     except FileNotFoundError:
         raise ConfigError(f"no data-quality config at {p}") from None
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"invalid data-quality config {p}: {exc}") from None
-    for t in cfg.tables:
-        if (t.validity or t.reconciliation) and t.contract is None:
-            raise ConfigError(f"{p}: {t.table}: validity and reconciliation need a silver table")
-    return cfg
 
 
 # -- results and alerts ------------------------------------------------------------------------
@@ -352,23 +354,51 @@ def run_checks(
 def check_table(
     tc: TableChecks, day: dt.date, store: TableStore, th: Thresholds, now: dt.datetime
 ) -> list[CheckResult]:
-    """Every configured check of one table."""
+    """Every configured check of one table.
+
+    A check that cannot run (a configured column the table lacks, an unreadable file) is a
+    failed check named ``<check>_error``, so it alerts like any other and the run goes on.
+    """
     if not store.exists(tc.table):
         return [CheckResult(tc.table, "exists", day, False, detail="table does not exist")]
     ds = store.dataset(tc.table)
     rows = _rows(ds, tc, day)
-    out = [_freshness(tc, day, store, ds, th, now)]
-    if tc.completeness:
-        out.append(completeness(rows, tc.completeness, th.completeness_min, tc.table, day))
-    if tc.validity:
-        quarantined = _quarantined(store, tc, day)
-        limit = th.validity_min_financial if tc.financial else th.validity_min
-        assert tc.contract is not None
-        out.append(validity(rows, tc.contract, quarantined, limit, day, now, tc.table))
-    if tc.uniqueness:
-        out.append(uniqueness(rows, tc.uniqueness, tc.table, day))
-    if tc.reconciliation:
-        out.append(reconciliation(tc, day, store))
+    limit = th.validity_min_financial if tc.financial else th.validity_min
+    planned: list[tuple[str, Any]] = [
+        ("freshness", lambda: _freshness(tc, day, store, ds, th, now)),
+        (
+            "completeness",
+            lambda: completeness(rows, tc.completeness, th.completeness_min, tc.table, day),
+        ),
+        (
+            "validity",
+            lambda: validity(
+                rows, _contract(tc), _quarantined(store, tc, day), limit, day, now, tc.table
+            ),
+        ),
+        ("uniqueness", lambda: uniqueness(rows, tc.uniqueness, tc.table, day)),
+        ("reconciliation", lambda: reconciliation(tc, day, store)),
+    ]
+    wanted = {
+        "freshness": True,
+        "completeness": bool(tc.completeness),
+        "validity": tc.validity,
+        "uniqueness": bool(tc.uniqueness),
+        "reconciliation": tc.reconciliation,
+    }
+    out = []
+    for name, check in planned:
+        if not wanted[name]:
+            continue
+        try:
+            out.append(check())
+        except (KeyError, ValueError, TypeError, OSError, pa.ArrowException) as exc:
+            log.error("dq check %s of %s could not run: %s", name, tc.table, exc)
+            out.append(
+                CheckResult(
+                    tc.table, f"{name}_error", day, False, detail=f"{type(exc).__name__}: {exc}"
+                )
+            )
     return out
 
 
@@ -380,9 +410,14 @@ def _rows(ds: pads.Dataset, tc: TableChecks, day: dt.date) -> pa.Table:
     return ds.to_table(filter=pc.field(tc.date_column) == value)
 
 
+def _contract(tc: TableChecks) -> TableContract:
+    if tc.contract is None:  # refused by TableChecks' validation; kept for the type checker
+        raise ConfigError(f"{tc.table} has no silver contract")
+    return tc.contract
+
+
 def _quarantined(store: TableStore, tc: TableChecks, day: dt.date) -> int:
-    assert tc.contract is not None
-    name = layout.quarantine_table(tc.contract.name)
+    name = layout.quarantine_table(_contract(tc).name)
     if not store.exists(name):
         return 0
     return store.dataset(name).count_rows(filter=pc.field("ingest_date") == day.isoformat())
@@ -562,8 +597,7 @@ def uniqueness(rows: pa.Table, key: Sequence[str], table: str, day: dt.date) -> 
 
 def reconciliation(tc: TableChecks, day: dt.date, store: TableStore) -> CheckResult:
     """Bronze records == read == written + quarantined + duplicates, and silver agrees."""
-    c = tc.contract
-    assert c is not None
+    c = _contract(tc)
     landed, uncounted = _bronze_records(store, c, day)
     run = _latest_recon(store, c.name, day)
     if run is None:

@@ -226,10 +226,26 @@ def test_alerts_go_to_log_and_metric_and_a_broken_sink_does_not_stop_the_others(
     assert f'{dq.METRIC}{{table="{TXNS}",check="uniqueness"}} {before + 1}' in dq.metrics_text()
 
 
-def test_missing_table_is_a_failed_check(lake):
+def test_missing_table_or_column_is_a_failed_check(lake):
     cfg = dq.DqConfig(tables=[dq.TableChecks(table="silver/nope", completeness=["x"])])
     run = dq.run_checks(DAY, lake, config=cfg, sinks=[], now=_now(lake))
     assert [(r.check, r.passed) for r in run.results] == [("exists", False)]
+    # A check that cannot run (a key column the table lacks) fails, and the others still run.
+    cfg = dq.DqConfig(
+        tables=[
+            dq.TableChecks(
+                table=TXNS, uniqueness=["no_such_column"], completeness=["transaction_id"]
+            )
+        ]
+    )
+    run = dq.run_checks(DAY, lake, config=cfg, sinks=[], now=_now(lake))
+    assert [(r.check, r.passed) for r in run.results] == [
+        ("freshness", True),
+        ("completeness", True),
+        ("uniqueness_error", False),
+    ]
+    with pytest.raises(ValueError, match="need a silver table"):
+        dq.TableChecks(table="gold/daily_mcc_stats", validity=True)
 
 
 def test_cli_run_and_results(lake, monkeypatch):
