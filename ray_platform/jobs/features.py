@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 
-from ray_platform.jobs._runtime import connect
+from ray_platform.jobs._runtime import connect, run_job
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,4 +46,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_job("features", main))

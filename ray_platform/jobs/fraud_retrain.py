@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import sys
 
-from ray_platform.jobs._runtime import connect
+from ray_platform.jobs._runtime import connect, run_job
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,4 +45,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_job("fraud_retrain", main))

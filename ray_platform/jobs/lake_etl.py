@@ -15,7 +15,7 @@ import json
 import sys
 
 from ray_platform.errors import PlatformError
-from ray_platform.jobs._runtime import connect, date_range_parser, parse_date_range
+from ray_platform.jobs._runtime import connect, date_range_parser, parse_date_range, run_job
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[dt.date]]:
@@ -50,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("lake_etl", main))

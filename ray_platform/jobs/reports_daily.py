@@ -14,6 +14,8 @@ import datetime as dt
 import json
 import sys
 
+from ray_platform.jobs._runtime import run_job
+
 
 def _date(text: str) -> dt.date:
     try:
@@ -52,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_job("reports_daily", main))

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 import uuid
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_platform.jobs._runtime import connect
+from ray_platform.jobs._runtime import connect, run_job
 from ray_platform.lake.layout import gold_table
 from ray_platform.lineage import DatasetRef, RunEvent, record
 from ray_platform.risk import EngineConfig, MCSpec, load_market, load_portfolio, run_risk
@@ -133,4 +134,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_job("risk_nightly", main))

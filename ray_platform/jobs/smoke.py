@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 
 import ray
 
-from ray_platform.jobs._runtime import connect
+from ray_platform.jobs._runtime import connect, run_job
 from ray_platform.settings import get_settings
 
 
@@ -59,4 +60,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_job("smoke", main))
