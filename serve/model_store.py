@@ -81,7 +81,10 @@ class LoadedModel:
         import xgboost as xgb
 
         dm = xgb.DMatrix(np.asarray(x, np.float32), feature_names=list(MODEL_FEATURES), nthread=1)
-        contribs = self.booster.predict(dm, pred_contribs=True)[:, :-1]
+        # The same trees as predict(): contributions past the best iteration would explain a
+        # probability the service never returned.
+        contribs = self.booster.predict(dm, pred_contribs=True, iteration_range=self._range())
+        contribs = contribs[:, :-1]
         out = []
         for row, c in zip(np.atleast_2d(x), contribs, strict=True):
             order = np.argsort(-np.abs(c), kind="stable")[:k]

@@ -161,7 +161,7 @@ class _Booster:
         time.sleep(0.001)
         return np.full(len(x), float(self.version) / 10)
 
-    def predict(self, dm: object, pred_contribs: bool = False) -> np.ndarray:
+    def predict(self, dm: object, pred_contribs: bool = False, **kw: object) -> np.ndarray:
         return np.ones((dm.num_row(), len(MODEL_FEATURES) + 1))  # type: ignore[attr-defined]
 
 
@@ -226,3 +226,28 @@ def test_explain_matches_models_explain() -> None:
         assert [f for f, _, _ in a] == [c.feature for c in b]
         np.testing.assert_allclose([c for _, _, c in a], [c.contribution for c in b], rtol=1e-5)
     assert model.predict(x).shape == (20,)
+
+
+def test_reasons_explain_the_returned_probability() -> None:
+    # A booster stopped early scores with trees up to its best iteration; the reasons must come
+    # from the same trees, so contributions + bias are the logit of the returned probability.
+    import xgboost as xgb
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, len(MODEL_FEATURES))).astype(np.float32)
+    y = (x[:, 0] + rng.normal(scale=2.0, size=400) > 1).astype(int)
+    dtrain = xgb.DMatrix(x[:300], label=y[:300], feature_names=list(MODEL_FEATURES))
+    dvalid = xgb.DMatrix(x[300:], label=y[300:], feature_names=list(MODEL_FEATURES))
+    booster = xgb.train({"objective": "binary:logistic", "eta": 0.5, "max_depth": 4}, dtrain,
+                        num_boost_round=200, evals=[(dvalid, "v")], early_stopping_rounds=3,
+                        verbose_eval=False)  # fmt: skip
+    assert booster.best_iteration < booster.num_boosted_rounds() - 1
+    model = LoadedModel("fraud-xgb", "1", "champion", "run", booster)
+    p = model.predict(x[:20])
+    k = len(MODEL_FEATURES)
+    reasons = model.explain(x[:20], k)
+    dm = xgb.DMatrix(x[:20], feature_names=list(MODEL_FEATURES))
+    rng_ = (0, booster.best_iteration + 1)
+    bias = booster.predict(dm, pred_contribs=True, iteration_range=rng_)[:, -1]
+    margin = np.array([sum(c for _, _, c in r) for r in reasons]) + bias
+    assert np.allclose(1 / (1 + np.exp(-margin)), p, atol=1e-5)
