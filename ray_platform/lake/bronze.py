@@ -298,7 +298,7 @@ class _Lander:
     def __init__(
         self, s: Settings, source: str, ingest_date: dt.date | None, run_id: str | None
     ) -> None:
-        self.source = source
+        self.source, self.settings = source, s
         self.ingest_date = ingest_date or dt.datetime.now(dt.UTC).date()
         self.run_id = run_id or new_run_id()
         self.lake = storage_for(s.lake_uri, s.s3_endpoint_url)
@@ -333,7 +333,10 @@ class _Lander:
         else:
             # An unregistered file with other bytes is a partial copy from a crash: replace it.
             status = "landed"
-            counted = _copy(root, src, self.lake.open(target, "wb"), name)
+            from ray_platform.governance.crypto import bronze_writer  # no import cycle
+
+            out = bronze_writer(self.lake, target, self.source, name, self.settings)
+            counted = _copy(root, src, out, name)  # personal feeds sealed (governance.crypto)
         row = self._result(status, base, counted.sha256, business_date, target, counted)
         self.rows.append(row)
         self.known[counted.sha256] = {

@@ -217,7 +217,7 @@ def run_gold(
             "base": FX_BASES[0],
         }
         for spec in GOLD_TABLES:
-            report.tables[spec.name] = _build(con, store, spec, pinned, params, day)
+            report.tables[spec.name] = _build(con, store, spec, pinned, params, day, s)
     finally:
         con.close()
     report.seconds = time.perf_counter() - start
@@ -244,6 +244,7 @@ def _build(
     pinned: dict[str, DatasetRef],
     params: dict[str, object],
     day: dt.date,
+    settings: Settings | None = None,
 ) -> GoldTableResult:
     result = GoldTableResult(spec.name, inputs=tuple(pinned[t] for t in spec.inputs if t in pinned))
     missing = [t for t in spec.inputs if t not in pinned]
@@ -258,6 +259,10 @@ def _build(
         log.info("gold %s %s: %s; nothing written", spec.name, day, result.skipped)
         return result
     result.rows = data.num_rows
+    if settings is not None:  # classified columns encrypted at rest
+        from ray_platform.governance.crypto import encrypt_columns
+
+        data = encrypt_columns(data, layout.gold_table(spec.name), settings)
     result.version = store.write(
         layout.gold_table(spec.name),
         data,

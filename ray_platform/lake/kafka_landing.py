@@ -104,6 +104,8 @@ def land_topic(
     run = run_id or new_run_id()
     day = ingest_date or dt.datetime.now(dt.UTC).date()
     lake = storage_for(s.lake_uri, s.s3_endpoint_url)
+    from ray_platform.governance.crypto import bronze_writer  # lazily: governance imports lake
+
     consumer = _consumer(s)
     try:
         from kafka import TopicPartition
@@ -129,7 +131,8 @@ def land_topic(
             path = layout.bronze_file(
                 stream_source(topic), day, f"{topic}-p{tp.partition}-{start}-{end}.jsonl"
             )
-            with lake.open(path, "wb") as out:  # overwrites only a file no offsets row covers
+            out = bronze_writer(lake, path, stream_source(topic), path, s)  # sealed if personal
+            with out:  # overwrites only a file no offsets row covers
                 count, size, sha = _copy_range(consumer, tp, start, end, out, timeout_s)
             rows.append(
                 LandedBatch(

@@ -79,11 +79,12 @@ class SilverReport:
 def _process_batch(batch: pa.Table, settings: Settings, contract: TableContract,
                    ctx: Context) -> pa.Table:  # fmt: skip
     """One task: each (file, part) of the batch through :func:`process_file`, as Arrow blocks."""
+    from ray_platform.governance.crypto import read_bronze  # lazily: governance imports lake
+
     storage = storage_for(settings.lake_uri, settings.s3_endpoint_url)
     blocks = []
     for item in batch.to_pylist():
-        with storage.open(str(item["path"])) as fh:
-            data = fh.read()
+        data = read_bronze(storage, str(item["path"]), settings)
         day = st.as_date(str(item["business_date"]))
         out = process_file(contract, str(item["path"]), data, day, ctx, part=item["part"],
                            parts=item["parts"])  # fmt: skip
@@ -102,8 +103,10 @@ def _run_files(files: list[tuple[str, str]], settings: Settings, contract: Table
         for k in range(n)
     ]
     if not use_ray:
+        from ray_platform.governance.crypto import read_bronze
+
         return [
-            process_file(contract, i["path"], _read(storage, i["path"]),
+            process_file(contract, i["path"], read_bronze(storage, i["path"], settings),
                          st.as_date(i["business_date"]), ctx)
             for i in items
         ]  # fmt: skip
@@ -118,11 +121,6 @@ def _run_files(files: list[tuple[str, str]], settings: Settings, contract: Table
     ds.context.execution_options.preserve_order = True
     ds.context.enable_progress_bars = False
     return from_blocks(ray.get(ds.to_arrow_refs()))
-
-
-def _read(storage: object, path: str) -> bytes:
-    with storage.open(path) as fh:  # type: ignore[attr-defined]
-        return fh.read()  # type: ignore[no-any-return]
 
 
 def _cpus() -> int:
@@ -165,7 +163,7 @@ def run_silver(
             ctx.fx = st.FxTable.from_table(store.read(layout.silver_table("fx_rates")))
         ctx.known = known.snapshot()
         outputs = _run_files(files, s, contract, ctx, use_ray) if files else []
-        writer = TableWriter(store, storage, contract, ctx, res)
+        writer = TableWriter(store, storage, contract, ctx, res, settings=s)
         try:
             writer.write(outputs, known)
         except SchemaError as exc:

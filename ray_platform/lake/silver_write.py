@@ -25,6 +25,7 @@ from ray_platform.lake.parse import Parsed, line_array, parse_file, utf8
 from ray_platform.lake.silver_file import QUARANTINE_SCHEMA, Context, FileOutput, _qrow
 from ray_platform.lake.silver_parts import merge_parts
 from ray_platform.lake.validate import first_occurrence_of, key_codes, key_text
+from ray_platform.settings import Settings
 from ray_platform.storage import Storage
 from ray_platform.tables import TableStore
 
@@ -104,9 +105,11 @@ class TableWriter:
     """Writes one table's outputs of one run."""
 
     def __init__(self, store: TableStore, storage: Storage, contract: TableContract,
-                 ctx: Context, result: object) -> None:  # fmt: skip
+                 ctx: Context, result: object,
+                 settings: Settings | None = None) -> None:  # fmt: skip
         self.store, self.storage, self.contract, self.ctx = store, storage, contract, ctx
         self.res = result
+        self.settings = settings  # None: no encryption at rest (tests of the rules alone)
         self.name = layout.silver_table(contract.name)
         self._parsed: dict[str, object] = {}
         self._ds: object = None
@@ -123,8 +126,9 @@ class TableWriter:
 
     def _payload(self, path: str, record: int) -> str:
         if path not in self._parsed:
-            with self.storage.open(path) as fh:
-                data = fh.read()
+            from ray_platform.governance.crypto import read_bronze  # lazily: no import cycle
+
+            data = read_bronze(self.storage, path, self.settings)
             if self.contract.format in ("jsonl", "cdc"):  # the lines suffice; no JSON parse
                 self._parsed[path] = Parsed(pa.table({}), [], lines=line_array(utf8(data, path)))
             else:
@@ -164,6 +168,7 @@ class TableWriter:
         res.written = good.num_rows if good is not None else 0  # type: ignore[attr-defined]
         if good is not None:
             self._check_schema(good)
+            good = self._encrypt(good, self.name)
             res.version = self._write_silver(good)  # type: ignore[attr-defined]
             self._update_known(good, known)
             if self.contract.format == "cdc":
@@ -171,6 +176,14 @@ class TableWriter:
 
                 apply_changes(self.store, good)
         self._write_quarantine(quarantine)
+
+    def _encrypt(self, table: pa.Table, name: str) -> pa.Table:
+        """Classified columns encrypted at rest (governance.crypto), when a home is known."""
+        if self.settings is None:
+            return table
+        from ray_platform.governance.crypto import encrypt_columns
+
+        return encrypt_columns(table, name, self.settings)
 
     def _dedupe(self, good: pa.Table, quarantine: list[dict[str, object]]
                 ) -> tuple[pa.Table, list[dict[str, object]], int]:  # fmt: skip
@@ -276,7 +289,7 @@ class TableWriter:
 
     def _write_quarantine(self, rows: list[dict[str, object]]) -> None:
         name = layout.quarantine_table(self.contract.name)
-        table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+        table = self._encrypt(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), name)
         if not self.store.exists(name):
             if rows:
                 self.store.write(name, table)
