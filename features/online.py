@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.views import MODEL_FEATURES, SERVICE, SPEND, VELOCITY
+from features.views import MODEL_FEATURES, PROJECT, SERVICE, SPEND, VELOCITY
 from ray_platform.errors import ServiceError
 from ray_platform.settings import Settings, get_settings
 
@@ -147,6 +147,15 @@ class OnlineStore(abc.ABC):
         self.missing.update(missing)
         return {n: frame[n].tolist() for n in MODEL_FEATURES}
 
+    @abc.abstractmethod
+    def erase(self, entities: dict[str, set[str]]) -> int:
+        """Delete every row whose entity key holds one of ``entities[join_key]``; returns how many.
+
+        For GDPR erasure: ``{"customer_id": {...}, "card_id": {...}}``. Feast has no
+        delete-by-entity API, so each store scans its keys, decodes them with Feast's own
+        serialisation and deletes the matches.
+        """
+
     def close(self) -> None:
         """Release the Feast store."""
         self._store = None
@@ -170,6 +179,35 @@ class SqliteOnlineStore(OnlineStore):
         from features.store import online_config
 
         return SqliteConfig(**online_config(self.settings, "sqlite"))
+
+    def erase(self, entities: dict[str, set[str]]) -> int:
+        """Delete the matching rows of every view's table (``<project>_<view>``)."""
+        import sqlite3
+        from pathlib import Path
+
+        path = Path(self.config().path)
+        if not path.exists():
+            return 0
+        con = sqlite3.connect(path, timeout=60)
+        try:
+            con.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not freed
+            tables = [
+                r[0]
+                for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if r[0].startswith(f"{PROJECT}_")
+            ]
+            deleted = 0
+            with con:
+                for table in tables:
+                    quoted = '"' + table.replace('"', '""') + '"'
+                    keys = [k for (k,) in con.execute(f"SELECT DISTINCT entity_key FROM {quoted}")]
+                    for key in (k for k in keys if _entity_matches(k, entities)):
+                        cur = con.execute(f"DELETE FROM {quoted} WHERE entity_key = ?", (key,))
+                        deleted += cur.rowcount
+            con.execute("VACUUM")
+            return deleted
+        finally:
+            con.close()
 
 
 class RedisOnlineStore(OnlineStore):
@@ -197,6 +235,40 @@ class RedisOnlineStore(OnlineStore):
                 f"Redis at {self.settings.redis_address} does not answer ({exc}); "
                 "start it with ray_platform.services.redis"
             ) from None
+
+    def erase(self, entities: dict[str, set[str]]) -> int:
+        """Delete the matching entity hashes (``<serialised entity key><project>``)."""
+        import redis
+
+        self.check()
+        host, _, port = self.settings.redis_address.split(",")[0].partition(":")
+        client = redis.Redis(host=host, port=int(port or 6379), socket_timeout=10)
+        suffix = PROJECT.encode()
+        needles = [v.encode() for values in entities.values() for v in values]
+        doomed = [
+            key
+            for key in client.scan_iter(count=1000)
+            if key.endswith(suffix)
+            and any(n in key for n in needles)
+            and _entity_matches(key[: -len(suffix)], entities)
+        ]
+        for i in range(0, len(doomed), 500):
+            client.delete(*doomed[i : i + 500])
+        return len(doomed)
+
+
+def _entity_matches(serialized: bytes, entities: dict[str, set[str]]) -> bool:
+    """Whether a Feast-serialised entity key (version 3) has one of ``entities``' values."""
+    from feast.infra.key_encoding_utils import deserialize_entity_key
+
+    try:
+        key = deserialize_entity_key(bytes(serialized), entity_key_serialization_version=3)
+    except (ValueError, IndexError):
+        return False
+    for name, value in zip(key.join_keys, key.entity_values, strict=False):
+        if value.WhichOneof("val") == "string_val" and value.string_val in entities.get(name, ()):
+            return True
+    return False
 
 
 _STORES: dict[str, type[OnlineStore]] = {"sqlite": SqliteOnlineStore, "redis": RedisOnlineStore}
