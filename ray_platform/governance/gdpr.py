@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from ray_platform.errors import InvalidArgument, PlatformError
+from ray_platform.errors import AccessDenied, InvalidArgument
 from ray_platform.governance import crypto
 from ray_platform.settings import Settings, get_settings
 from ray_platform.storage import Storage
@@ -224,20 +224,32 @@ def erase(
     """Erase one customer from every store (see the module docstring); returns the certificate.
 
     Every step runs even if an earlier one fails; what failed is listed in
-    ``certificate.problems`` (and the audit record's outcome is ``failed``).
+    ``certificate.problems`` (and the audit record's outcome is ``failed``). A customer under a
+    legal hold (:mod:`ray_platform.governance.retention`) is not erased: GDPR art. 17(3)(e)
+    keeps data needed for legal claims; :class:`AccessDenied` names the hold, and the refusal
+    is audited.
     """
     from ray_platform.governance.audit import audit_trail
 
     s = settings or get_settings()
     cid = _check_id(customer_id)
     cert = ErasureCertificate(uuid.uuid4().hex, subject_ref(cid, s), _now())
+    held = _legal_holds(cid, s)
+    if held:
+        reason = f"legal hold {', '.join(held)}"
+        audit_trail(s).append("erasure", actor=actor or s.user, role=role or s.role,
+                              outcome="denied", request_id=cert.request_id,
+                              subject_ref=cert.subject_ref, reason=reason)  # fmt: skip
+        raise AccessDenied(
+            f"customer {cid} is under {reason}: erasure refused (GDPR art. 17(3)(e))"
+        )
     subject = find_subject(cid, s)
     store = table_store(s)
     for step in (_erase_tables, _erase_features, _erase_online, _shred_bronze):
         try:
             step(subject, store, s, cert)
-        except PlatformError as exc:
-            cert.problems.append(f"{step.__name__.strip('_')}: {exc}")
+        except Exception as exc:  # recorded in the certificate; the other stores still go
+            cert.problems.append(f"{step.__name__.strip('_')}: {type(exc).__name__}: {exc}")
     cert.serving = (
         "serving processes drop the person's velocity windows through forget_serving(); "
         "windows expire after 24 h in any case"
@@ -254,36 +266,52 @@ def erase(
     return cert
 
 
+def _legal_holds(customer_id: str, s: Settings) -> list[str]:
+    from ray_platform.governance.retention import active_holds
+
+    return [h.id for h in active_holds(s) if h.scope == "customer" and h.customer_id == customer_id]
+
+
 def _erase_tables(
     subject: Subject, store: TableStore, s: Settings, cert: ErasureCertificate
 ) -> None:
-    from ray_platform.lake import layout
 
     for name in delta_tables(store.storage):
-        ds = store.dataset(name)
-        names = ds.schema.names
-        if name.startswith(layout.QUARANTINE + "/"):
-            doomed = _quarantine_rows(store, name, subject, s)
-            predicate = " OR ".join(
-                f"(source_file = '{r['source_file'].replace(chr(39), chr(39) * 2)}' "
-                f"AND record = {int(r['record'])})"
-                for r in doomed.select(["source_file", "record"]).to_pylist()
-            )
-            deleted = doomed.num_rows
-        else:
-            cols = _id_columns(subject, names)
-            if not cols:
-                continue
-            deleted = pc.sum(_mask(subject, _plain(ds.to_table(columns=cols)))).as_py() or 0
-            types = {f.name: f.type for f in ds.schema}
-            predicate = _sql_predicate(subject, names, types)
-        if deleted:
-            store.delete(name, predicate)
-        # History is purged whether or not the current version names them: an earlier version
-        # may (a customer deleted by a change event, a row replaced by a merge).
-        purged = _purge_history(store, name)
-        cert.tables[name] = {"rows_deleted": deleted, "files_vacuumed": purged,
-                             "version": store.version(name)}  # fmt: skip
+        try:
+            _erase_table(subject, store, s, cert, name)
+        except Exception as exc:  # one table's failure must not leave the others unerased
+            cert.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def _erase_table(
+    subject: Subject, store: TableStore, s: Settings, cert: ErasureCertificate, name: str
+) -> None:
+    from ray_platform.lake import layout
+
+    ds = store.dataset(name)
+    names = ds.schema.names
+    if name.startswith(layout.QUARANTINE + "/"):
+        doomed = _quarantine_rows(store, name, subject, s)
+        predicate = " OR ".join(
+            f"(source_file = '{r['source_file'].replace(chr(39), chr(39) * 2)}' "
+            f"AND record = {int(r['record'])})"
+            for r in doomed.select(["source_file", "record"]).to_pylist()
+        )
+        deleted = doomed.num_rows
+    else:
+        cols = _id_columns(subject, names)
+        if not cols:
+            return
+        deleted = pc.sum(_mask(subject, _plain(ds.to_table(columns=cols)))).as_py() or 0
+        types = {f.name: f.type for f in ds.schema}
+        predicate = _sql_predicate(subject, names, types)
+    if deleted:
+        store.delete(name, predicate)
+    # History is purged whether or not the current version names them: an earlier version may
+    # (a customer deleted by a change event, a row replaced by a merge).
+    purged = _purge_history(store, name)
+    cert.tables[name] = {"rows_deleted": deleted, "files_vacuumed": purged,
+                         "version": store.version(name)}  # fmt: skip
 
 
 def _purge_history(store: TableStore, name: str) -> int:

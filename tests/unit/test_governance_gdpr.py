@@ -258,6 +258,42 @@ def test_serving_windows_forget_the_person():
     assert state.features("K2", "C2", later)["card_txn_count_1h"] == 1
 
 
+def test_a_customer_under_legal_hold_is_not_erased(erased, lake):
+    from ray_platform.errors import AccessDenied
+    from ray_platform.governance.retention import place_hold, release_hold
+
+    held = _busiest(lake, 3)
+    hold = place_hold(scope="customer", customer_id=held, reason="case 2026/117",
+                      placed_by="legal", settings=lake)  # fmt: skip
+    try:
+        with pytest.raises(AccessDenied, match=hold.id):
+            gdpr.erase(held, lake, actor="dpo")
+    finally:
+        release_hold(hold.id, released_by="legal", reason="test over", settings=lake)
+    assert held in table_store(lake).read("silver/customers").column("customer_id").to_pylist()
+    refusal = [r for r in audit_trail(lake).records() if r.event == "erasure"][-1]
+    assert refusal.outcome == "denied" and refusal.details["subject_ref"] == gdpr.subject_ref(
+        held, lake
+    )
+
+
+def test_a_failing_store_is_reported_and_the_others_still_erased(erased, lake, monkeypatch):
+    from features import online
+
+    def broken(self, entities):
+        raise online.ServiceError("online store unreachable")
+
+    monkeypatch.setattr(online.SqliteOnlineStore, "erase", broken)
+    target = _busiest(lake, 4)
+    cert = gdpr.erase(target, lake)
+    assert not cert.complete and any("online store unreachable" in p for p in cert.problems)
+    assert (
+        target not in table_store(lake).read("silver/customers").column("customer_id").to_pylist()
+    )
+    record = [r for r in audit_trail(lake).records() if r.event == "erasure"][-1]
+    assert record.outcome == "failed" and record.details["problems"] == cert.problems
+
+
 def test_bad_ids_are_refused(lake):
     for bad in ("", "C1' OR '1'='1", "x" * 200):
         with pytest.raises(InvalidArgument):
