@@ -72,6 +72,14 @@ def run(
     # 2. Kafka: stream transactions through the consumer group
     group = ConsumerGroup(ConsumerConfig(), s)
     group.start()
+    # Produce once every consumer has polled (lag known), so produce->result measures scoring,
+    # not the actors' start-up.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        stats = group.stats()
+        if stats and all(v.get("lag") is not None for v in stats.values()):
+            break
+        time.sleep(1)
     start_ms = int(time.time() * 1000)
     txns = [
         sample_transaction(
