@@ -11,7 +11,24 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from ray_platform.cli import cluster, demo, generate, ingest, kafka, lineage, mlflow_ui, report, sql
+from ray_platform.cli import (
+    audit,
+    auth,
+    catalog,
+    cluster,
+    demo,
+    dq,
+    gdpr,
+    generate,
+    ingest,
+    kafka,
+    keys,
+    lineage,
+    mlflow_ui,
+    report,
+    retention,
+    sql,
+)
 from ray_platform.cli import serve as serve_cli
 from ray_platform.errors import PlatformError
 
@@ -34,6 +51,13 @@ app.command("report")(report.report)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(serve_cli.app, name="serve")
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(audit.app, name="audit")
+app.add_typer(gdpr.app, name="gdpr")
+app.add_typer(keys.app, name="keys")
+app.add_typer(retention.app, name="retention")
+app.add_typer(dq.app, name="dq")
+app.add_typer(auth.app, name="auth")
 
 
 def main() -> None:

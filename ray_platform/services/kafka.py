@@ -40,6 +40,7 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     "fraud-scores",
     "fraud-alerts",
     "transactions.dlq",
+    "dq-alerts",
 )
 """Topics the platform reads and writes; ``start()`` creates them."""
 
