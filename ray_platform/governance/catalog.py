@@ -32,6 +32,7 @@ from typing import Any
 
 from ray_platform.contracts import SILVER_ORDER, Classification, TableContract
 from ray_platform.errors import ConfigError, InvalidArgument, NotFound
+from ray_platform.lake.layout import RETENTION_CLASSES
 from ray_platform.settings import Settings, get_settings
 
 LEVELS: tuple[Classification, ...] = ("public", "internal", "confidential", "restricted")
@@ -42,9 +43,7 @@ RETENTION_YEARS = {"bronze_7y": 7, "silver_5y": 5, "gold_3y": 3, "warehouse_7y":
 ``retention.yaml``); feature tables are derived like gold; a model is kept as long as the
 decisions it made can be challenged."""
 RETENTION_BY_ZONE = {
-    "bronze": "bronze_7y",
-    "silver": "silver_5y",
-    "gold": "gold_3y",
+    **RETENTION_CLASSES,  # bronze, silver, gold: the lake's own
     "warehouse": "warehouse_7y",
     "features": "gold_3y",
     "models": "model_7y",
