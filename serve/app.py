@@ -99,6 +99,7 @@ def deploy(
     num_replicas: int = 1,
     num_cpus: float = 0.5,
     port: int = HTTP_PORT,
+    tls: bool = False,
 ) -> str:
     """Deploy ``fraud`` to the connected cluster (``gbank serve up`` does); returns its URL.
 
@@ -107,7 +108,14 @@ def deploy(
     """
     s = settings or get_settings()
     ScoringConfig(**(config or {}))  # refuse a bad config before deploying anything
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    http: dict[str, Any] = {"host": "127.0.0.1", "port": port}
+    if tls:
+        # HTTPS through Serve's Python proxy only: see ray_platform/governance/auth.py for why
+        # the HAProxy ingress cannot carry TLS in Ray 2.60.
+        from ray_platform.governance.auth import serve_http_options
+
+        http |= serve_http_options(s)
+    serve.start(http_options=http)
     env = {**s.as_env(), "PYTHONPATH": str(REPO)}
     application = FraudService.options(
         num_replicas=num_replicas,
@@ -115,7 +123,7 @@ def deploy(
         ray_actor_options={"num_cpus": num_cpus, "runtime_env": {"env_vars": env}},
     ).bind()
     serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
-    return f"http://127.0.0.1:{port}"
+    return f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
 
 def undeploy() -> None:

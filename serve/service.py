@@ -16,13 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ray_platform.errors import ServiceError
+from ray_platform.errors import InvalidArgument, ServiceError
 from ray_platform.settings import Settings, get_settings
 
 
-def _get(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+def _get(url: str, settings: Settings | None = None, timeout: float = 5.0) -> tuple[int, Any]:
+    context = None
+    if url.startswith("https://"):
+        from ray_platform.governance.auth import client_context
+
+        context = client_context(settings)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
@@ -70,6 +75,7 @@ def up(
     haproxy: bool = True,
     replicas: int = 1,
     bootstrap_model: bool = False,
+    tls: bool = False,
     config: dict[str, Any] | None = None,
     timeout_s: float = 300.0,
     echo: Callable[[str], None] = print,
@@ -81,6 +87,11 @@ def up(
     from serve.testing import ensure_champion, ensure_online_store
 
     s = settings or get_settings()
+    if tls and haproxy:
+        raise InvalidArgument(
+            "TLS needs Serve's Python proxy (--no-haproxy): Ray's HAProxy ingress serves plain "
+            "HTTP only; terminate TLS in front of it instead"
+        )
     if haproxy:
         echo(f"HAProxy: {ingress.ensure_haproxy()}")
         ingress.export()
@@ -95,7 +106,7 @@ def up(
     if bootstrap_model:
         echo(f"champion: fraud-xgb v{ensure_champion(s)}")
     connect(s)
-    url = deploy(s, config, num_replicas=replicas)
+    url = deploy(s, config, num_replicas=replicas, tls=tls)
     deadline = time.monotonic() + timeout_s
     st = status(s, url)
     while not st.healthy and time.monotonic() < deadline:
@@ -112,12 +123,12 @@ def status(settings: Settings | None = None, url: str = "http://127.0.0.1:8000")
 
     mode = ingress.check().mode
     try:
-        code, health = _get(f"{url}/health")
+        code, health = _get(f"{url}/health", settings)
     except (OSError, ValueError):
         return ServiceStatus(url, False, None, None, mode)
     model = None
     if code == 200:
-        model = _get(f"{url}/model")[1]
+        model = _get(f"{url}/model", settings)[1]
     return ServiceStatus(url, code == 200, health, model, mode)
 
 

@@ -18,12 +18,15 @@ def up(
     bootstrap_model: bool = typer.Option(
         False, help="Register a synthetic champion when the registry has none (demo only)."
     ),
+    tls: bool = typer.Option(
+        False, help="Serve HTTPS (GBANK_TLS_* or a dev certificate); needs --no-haproxy."
+    ),
 ) -> None:
     """Deploy the ``fraud`` application and wait until /health is ready."""
     from serve.service import up as serve_up
 
     st = serve_up(haproxy=haproxy, replicas=replicas, bootstrap_model=bootstrap_model,
-                  echo=typer.echo)  # fmt: skip
+                  tls=tls, echo=typer.echo)  # fmt: skip
     for line in st.lines():
         typer.echo(line)
 

@@ -33,7 +33,13 @@ def test_help_on_every_level(path, capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [["no-such-command"], ["cluster", "sideways"], ["generate", "--customers", "many"]],
+    [
+        ["no-such-command"],
+        ["cluster", "sideways"],
+        ["generate", "--customers", "many"],
+        # refused before anything starts: Ray's HAProxy ingress cannot carry TLS
+        ["serve", "up", "--tls"],
+    ],
 )
 def test_bad_arguments_give_one_line_and_non_zero_exit(argv):
     done = subprocess.run([GBANK, *argv], capture_output=True, text=True)
