@@ -72,11 +72,19 @@ class LoadedModel:
         )
 
     def explain(self, x: np.ndarray, k: int) -> list[list[tuple[str, float, float]]]:
-        """Top ``k`` TreeSHAP contributions per row, largest absolute first.
+        """Top ``k`` TreeSHAP contributions per row, largest absolute first."""
+        return self.predict_explain(x, k)[1]
 
-        ``models.explain.top_contributions`` with one change: the ``DMatrix`` is built with
-        ``nthread=1``. Its default (every core) costs ~9 ms per request on a loaded 2-core
-        machine against ~0.1 ms single-threaded; a unit test checks both give the same answer.
+    def predict_explain(
+        self, x: np.ndarray, k: int
+    ) -> tuple[np.ndarray, list[list[tuple[str, float, float]]]]:
+        """Probabilities and top ``k`` contributions from one TreeSHAP pass.
+
+        The contributions plus the bias are the margin (log-odds) of the same trees
+        ``predict`` uses, so the probability is their logistic and a separate prediction call
+        (a fifth of a single request's scoring time) is not needed; a unit test checks both
+        agree. The ``DMatrix`` is built with ``nthread=1``: its default (every core) costs
+        ~9 ms per request on a loaded 2-core machine against ~0.1 ms single-threaded.
         """
         import xgboost as xgb
 
@@ -84,12 +92,12 @@ class LoadedModel:
         # The same trees as predict(): contributions past the best iteration would explain a
         # probability the service never returned.
         contribs = self.booster.predict(dm, pred_contribs=True, iteration_range=self._range())
-        contribs = contribs[:, :-1]
+        probs = 1.0 / (1.0 + np.exp(-contribs.sum(axis=1, dtype=np.float64)))
         out = []
-        for row, c in zip(np.atleast_2d(x), contribs, strict=True):
+        for row, c in zip(np.atleast_2d(x), contribs[:, :-1], strict=True):
             order = np.argsort(-np.abs(c), kind="stable")[:k]
             out.append([(MODEL_FEATURES[i], float(row[i]), float(c[i])) for i in order])
-        return out
+        return probs, out
 
     def describe(self) -> dict[str, Any]:
         """Name, version, alias, training run id and load time."""

@@ -88,6 +88,12 @@ class Model(Protocol):
         """Top ``k`` (feature, value, contribution) per row."""
         ...
 
+    def predict_explain(
+        self, x: np.ndarray, k: int
+    ) -> tuple[np.ndarray, list[list[tuple[str, float, float]]]]:
+        """``predict`` and ``explain`` together (one pass where the model allows it)."""
+        ...
+
 
 class StaticFeatures:
     """A feature source from a dict ``{(view_key): {feature: value}}`` keyed by entity id."""
@@ -240,8 +246,10 @@ class Scorer:
         began = time.perf_counter()
         x64, flags = self.matrix(txns)
         x = x64.astype(np.float32)
-        probs = model.predict(x)
-        reasons = model.explain(x, self.config.top_k) if self.config.top_k else [[]] * len(txns)
+        if self.config.top_k:
+            probs, reasons = model.predict_explain(x, self.config.top_k)
+        else:
+            probs, reasons = model.predict(x), [[]] * len(txns)
         elapsed = (time.perf_counter() - began) * 1000
         out = []
         for i, t in enumerate(txns):

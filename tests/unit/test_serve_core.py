@@ -33,6 +33,9 @@ class FakeModel:
     def explain(self, x: np.ndarray, k: int) -> list[list[tuple[str, float, float]]]:
         return [[(n, float(r[COL[n]]), float(r[COL[n]])) for n in MODEL_FEATURES[:k]] for r in x]
 
+    def predict_explain(self, x: np.ndarray, k: int) -> tuple[np.ndarray, list]:
+        return self.predict(x), self.explain(x, k)
+
 
 def txn(i: int, **kw: object) -> Transaction:
     return Transaction(**sample_transaction(i, **kw))
@@ -251,3 +254,6 @@ def test_reasons_explain_the_returned_probability() -> None:
     bias = booster.predict(dm, pred_contribs=True, iteration_range=rng_)[:, -1]
     margin = np.array([sum(c for _, _, c in r) for r in reasons]) + bias
     assert np.allclose(1 / (1 + np.exp(-margin)), p, atol=1e-5)
+    # and the one-pass probability the scorer uses is the prediction itself
+    p1, _ = model.predict_explain(x[:20], 3)
+    assert np.allclose(p1, p, atol=1e-5)
