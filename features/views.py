@@ -224,8 +224,12 @@ def _build(s: Settings) -> dict[str, Any]:
     )
 
     def source(name: str) -> FileSource:
+        # A glob over the date partitions: the DuckDB offline store reads the path with
+        # read_parquet, which takes files or globs, not a folder.
         return FileSource(
-            name=f"{name}_source", path=feature_uri(name, s), timestamp_field="event_timestamp"
+            name=f"{name}_source",
+            path=f"{feature_uri(name, s)}/*/*.parquet",
+            timestamp_field="event_timestamp",
         )
 
     def fields(names: tuple[str, ...], dtype: Any) -> list[Field]:
