@@ -34,14 +34,14 @@ from ray_platform.warehouse.load import load_warehouse
 
 pytestmark = pytest.mark.unit
 START = dt.date(2026, 1, 5)
-DAYS = [START + dt.timedelta(days=i) for i in range(3)]
+DAYS = [START + dt.timedelta(days=i) for i in range(2)]
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     s = load_settings(home=tmp_path_factory.mktemp("gdpr_home"))
     key_manager(s).initialise()
-    generate_bank(s.landing_uri, GeneratorConfig(customers=40, days=len(DAYS), seed=5,
+    generate_bank(s.landing_uri, GeneratorConfig(customers=25, days=len(DAYS), seed=5,
                                                  history_days=3, instruments=10,
                                                  trades_per_day=5, change_rate=0.05,
                                                  interaction_rate=0.1, bad_rate=0.03))  # fmt: skip
