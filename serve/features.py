@@ -69,18 +69,24 @@ class FeastFeatures:
         online = fs._get_provider().online_store
         out: list[dict[str, Any]] = [{} for _ in rows]
         for view, keys, names in self._views:
+            # A Kafka batch repeats customers, merchants and cards: read each entity once.
+            wanted = [tuple(str(r.get(k) or "") for k in keys) for r in rows]
+            unique = list(dict.fromkeys(wanted))
             entity_keys = [
-                EntityKey(
-                    join_keys=keys,
-                    entity_values=[Value(string_val=str(r.get(k) or "")) for k in keys],
-                )
-                for r in rows
+                EntityKey(join_keys=keys, entity_values=[Value(string_val=v) for v in key])
+                for key in unique
             ]
+            found: dict[tuple[str, ...], dict[str, Any]] = {}
             read = online.online_read(fs.config, view, entity_keys, names)
-            for i, (_, values) in enumerate(read):
-                for n in names:
-                    v = values.get(n) if values else None
-                    out[i][n] = None if v is None else feast_value_type_to_python_type(v)
+            for key, (_, values) in zip(unique, read, strict=True):
+                found[key] = {
+                    n: None
+                    if not values or values.get(n) is None
+                    else feast_value_type_to_python_type(values[n])
+                    for n in names
+                }
+            for i, key in enumerate(wanted):
+                out[i].update(found[key])
         return out
 
     def stored_via_feature_store(self, rows: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
