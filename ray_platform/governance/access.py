@@ -9,12 +9,13 @@ denied, to the audit trail.
 
 Why masking cannot be undone with clever SQL: a governed DuckDB connection never sees the raw
 data. Each dataset the principal may read is registered already masked (an in-memory Arrow
-table; only a dataset the principal sees entirely in clear is registered as the lazy Delta
-dataset itself), denied datasets and denied columns are simply absent, and marts are computed
-in a private connection from masked inputs and registered as results. Then the connection turns
-off Python replacement scans, file access (``read_parquet``, ``COPY ... TO``, ``ATTACH``,
-``INSTALL``) and locks its configuration. Views, CTEs, joins and functions over a column can
-only ever see its masked values, because nothing else is in the connection.
+table; only a dataset the principal sees entirely in clear, with no column stored encrypted,
+is registered as the lazy Delta dataset itself; encrypted columns and sealed bronze files are
+decrypted before masking), denied datasets and denied columns are simply absent, and marts are
+computed in a private connection from masked inputs and registered as results. Then the
+connection turns off Python replacement scans, file access (``read_parquet``, ``COPY ... TO``,
+``ATTACH``, ``INSTALL``) and locks its configuration. Views, CTEs, joins and functions over a
+column can only ever see its masked values, because nothing else is in the connection.
 
 Example::
 
@@ -27,6 +28,8 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,17 +41,21 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from ray_platform.contracts import CONTRACTS, TableContract
-from ray_platform.errors import AccessDenied, InvalidArgument, NotFound
+from ray_platform.errors import AccessDenied, EncryptionError, InvalidArgument, NotFound
 from ray_platform.governance.masking import mask_table
 from ray_platform.governance.policy import Policy, policy_for
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings, load_settings
 from ray_platform.tables import table_store
 
+log = logging.getLogger(__name__)
+
 _RANK = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
 SCHEMAS = ("bronze", "silver", "gold", "warehouse", "platform")
 _PATHS = {"silver": "silver/", "gold": "gold/", "warehouse": "gold/warehouse/",
           "platform": "_system/", "bronze": "bronze/", "reports": "reports/"}  # fmt: skip
+UNREADABLE = b"gbank.unreadable_files"
+"""Schema metadata of a bronze read: JSON ``{path: reason}`` of the files that did not parse."""
 
 
 @dataclass(frozen=True)
@@ -352,21 +359,44 @@ def _bronze_files(contract: TableContract, s: Settings) -> list[str]:
 
 
 def _bronze_table(contract: TableContract, s: Settings) -> pa.Table:
-    """Every landed record of a feed as text columns named by their path, plus ``_file``."""
+    """Every landed record of a feed as text columns named by their path, plus ``_file``.
+
+    Sealed files are opened first (:func:`~ray_platform.governance.crypto.read_bronze`; records
+    of erased customers are gone). A file that cannot be opened (tampered, key missing) raises
+    :class:`EncryptionError` naming it. A file that opens but does not parse as its feed (bronze
+    keeps what came; silver quarantines it) is left out, logged, and listed with its reason in
+    the result's schema metadata under :data:`UNREADABLE`.
+    """
+    from ray_platform.governance.crypto import read_bronze
     from ray_platform.lake.parse import MalformedFile, parse_file
 
     storage = table_store(s).storage
     parts = []
+    unreadable: dict[str, str] = {}
     for path in _bronze_files(contract, s):
-        with storage.open(path) as fh:
-            try:
-                t = parse_file(contract, fh.read(), path).table
-            except MalformedFile:
-                continue
+        try:
+            data = read_bronze(storage, path, s)
+        except EncryptionError as exc:
+            raise EncryptionError(f"cannot open bronze file {path}: {exc}") from None
+        try:
+            t = parse_file(contract, data, path).table
+        except MalformedFile as exc:
+            unreadable[path] = str(exc)
+            continue
         parts.append(t.append_column("_file", pa.array([path] * t.num_rows, pa.string())))
-    if not parts:
-        return pa.table({"_file": pa.array([], pa.string())})
-    return pa.concat_tables(parts, promote_options="permissive")
+    if parts:
+        table = pa.concat_tables(parts, promote_options="permissive")
+    else:
+        table = pa.table({"_file": pa.array([], pa.string())})
+    if not unreadable:
+        return table
+    log.warning(
+        "bronze.%s: %d file(s) left out, they do not parse: %s",
+        contract.name,
+        len(unreadable),
+        "; ".join(f"{p} ({why})" for p, why in sorted(unreadable.items())),
+    )
+    return table.replace_schema_metadata({UNREADABLE: json.dumps(unreadable, sort_keys=True)})
 
 
 def _columns(name: str, s: Settings) -> list[str]:
@@ -414,19 +444,32 @@ def _mart(name: str, s: Settings, masked_for: Principal | None) -> pa.Table:
 
 
 def _source(name: str, decision: Decision, s: Settings) -> pa.Table | pads.Dataset:
-    """What to register for ``name``: masked rows, or the lazy dataset when all is clear."""
+    """What to register for ``name``: masked rows, or the lazy dataset when all is clear.
+
+    Columns stored encrypted (:mod:`.crypto`) are decrypted before masking, so a mask sees
+    the stored value (a token, an amount), never ciphertext; then the lazy dataset, which
+    would hand out ciphertext, is not used.
+    """
+    from ray_platform.governance import crypto
     from ray_platform.lake.tokens import token_key
 
     schema, table = name.split(".", 1)
     if schema == "bronze":
         raw: pa.Table | pads.Dataset = _bronze_table(CONTRACTS[table], s)
-    elif schema.startswith("mart_"):
+        masked = mask_table(raw, decision.masks, token_key(s))
+        return masked.replace_schema_metadata(raw.schema.metadata)  # the unreadable files
+    if schema.startswith("mart_"):
         raw = _mart(name, s, decision.principal)
-    else:
-        raw = table_store(s).dataset(dataset_path(name))
-        if decision.clear and set(decision.masks) == set(raw.schema.names):
-            return raw
-        raw = raw.to_table(columns=[c for c in raw.schema.names if c in decision.masks])
+        return mask_table(raw, decision.masks, token_key(s))
+    path = dataset_path(name)
+    raw = table_store(s).dataset(path)
+    wanted = [c for c in raw.schema.names if c in decision.masks]
+    encrypted = crypto.encryption_enabled(s) and bool(crypto.encrypted_columns(path, wanted))
+    if decision.clear and set(decision.masks) == set(raw.schema.names) and not encrypted:
+        return raw
+    raw = raw.to_table(columns=wanted)
+    if encrypted:
+        raw = crypto.decrypt_columns(raw, path, s)
     return mask_table(raw, decision.masks, token_key(s))
 
 
@@ -452,7 +495,9 @@ def read_table(
 
     ``filter`` (a SQL condition or a pyarrow expression) is applied after masking, so it cannot
     be used to probe clear values of a masked column. Raises :class:`AccessDenied` naming the
-    policy rule, or :class:`NotFound`.
+    policy rule, or :class:`NotFound`. Encrypted columns and sealed bronze files are decrypted
+    before masking; a bronze read lists the files it left out (they do not parse) in its
+    schema metadata under :data:`UNREADABLE`.
     """
     s = settings or get_settings()
     dataset = _resolve(name, s)
@@ -465,7 +510,7 @@ def read_table(
         return table
     if isinstance(filter, pc.Expression):
         return table.filter(filter)
-    return _sql_filter(table, filter)
+    return _sql_filter(table, filter).replace_schema_metadata(table.schema.metadata)
 
 
 def _sql_filter(table: pa.Table, condition: str) -> pa.Table:

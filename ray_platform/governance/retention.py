@@ -24,11 +24,12 @@ would also drop the files that time travel needs for every other partition rewri
 
 Legal holds override expiry: by dataset (glob), by partition (a partition path or a prefix of
 one, ``year=2019``) or by customer (any unit holding a record of that customer: bronze files
-are searched as text, tables through their ``customer_id`` column; a table without one cannot
-hold a customer's records by that name). Holds come from ``retention.yaml`` (reviewed in git) or
-are placed at run time with :func:`place_hold` into ``_system/legal_holds``, an append-only
-table of place and release events. Every archived unit gets a row in ``_system/retention_log``
-and one ``retention`` record in the audit trail.
+are searched as text, sealed ones by their frames' customer keys and their opened text, tables
+through their ``customer_id`` column; a table without one cannot hold a customer's records by
+that name). Holds come from ``retention.yaml`` (reviewed in git) or are placed at run time
+with :func:`place_hold` into ``_system/legal_holds``, an append-only table of place and release
+events. Every archived unit gets a row in ``_system/retention_log`` and one ``retention``
+record in the audit trail.
 
 Example::
 
@@ -49,6 +50,7 @@ import json
 import logging
 import tarfile
 import uuid
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +61,13 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ray_platform.errors import ConfigError, DataQualityError, InvalidArgument, NotFound
+from ray_platform.errors import (
+    ConfigError,
+    DataQualityError,
+    EncryptionError,
+    InvalidArgument,
+    NotFound,
+)
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings, project_path
 from ray_platform.storage import LocalStorage, Storage, storage_for
@@ -509,12 +517,14 @@ def plan(
         years = pol.years_for(u.zone, u.dataset)
         limit = cutoff(as_of, years)
         if u.last_day < limit:
-            held = tuple(h.id for h in holds if _holds(h, u, storage, store))
+            held = tuple(h.id for h in holds if _holds(h, u, storage, store, s))
             items.append(PlanItem(u, years, limit, held))
     return RetentionPlan(as_of, items, skipped)
 
 
-def _holds(hold: LegalHold, unit: Unit, storage: Storage, store: TableStore) -> bool:
+def _holds(
+    hold: LegalHold, unit: Unit, storage: Storage, store: TableStore, settings: Settings
+) -> bool:
     if hold.dataset and not fnmatch.fnmatchcase(unit.dataset, hold.dataset):
         return False
     if hold.scope == "dataset":
@@ -522,17 +532,31 @@ def _holds(hold: LegalHold, unit: Unit, storage: Storage, store: TableStore) -> 
     if hold.scope == "partition":
         want = str(hold.partition).strip("/")
         return unit.key == want or unit.key.startswith(want + "/")
-    return _has_customer(unit, str(hold.customer_id), storage, store)
+    return _has_customer(unit, str(hold.customer_id), storage, store, settings)
 
 
-def _has_customer(unit: Unit, customer_id: str, storage: Storage, store: TableStore) -> bool:
+def _has_customer(
+    unit: Unit, customer_id: str, storage: Storage, store: TableStore, settings: Settings
+) -> bool:
     """Whether the unit holds a record of the customer.
 
     Raw files are searched as text: a false positive keeps a partition longer, never shorter.
+    A sealed bronze file (:mod:`.crypto`) holds the customer when one of its frames is under
+    the customer's key, or else when its opened text names them (a record of another customer
+    can mention them); one that cannot be opened is kept, with a warning.
     """
     if unit.kind == "files":
+        from ray_platform.governance import crypto
+
         needle = customer_id.encode()
         for f in unit.files:
+            with storage.open(f) as raw:
+                head = raw.read(len(crypto.BRONZE_MAGIC))
+                sealed = head + raw.read() if head == crypto.BRONZE_MAGIC else None
+            if sealed is not None:
+                if _sealed_has_customer(sealed, f, customer_id, settings):
+                    return True
+                continue
             with storage.open(f) as raw:
                 fh = gzip.GzipFile(fileobj=raw) if f.endswith(".gz") else raw
                 tail = b""
@@ -548,6 +572,21 @@ def _has_customer(unit: Unit, customer_id: str, storage: Storage, store: TableSt
     for col, v in unit.values.items():
         flt &= pc.field(col) == v
     return ds.count_rows(filter=flt) > 0
+
+
+def _sealed_has_customer(sealed: bytes, path: str, customer_id: str, settings: Settings) -> bool:
+    from ray_platform.governance import crypto
+
+    try:
+        if crypto.customer_key_id(customer_id, settings) in crypto.frame_keys(sealed):
+            return True
+        plain = crypto.open_bronze(sealed, settings).data
+        if plain[:2] == b"\x1f\x8b":
+            plain = gzip.decompress(plain)
+    except (EncryptionError, OSError, EOFError, zlib.error) as exc:
+        log.warning("%s cannot be opened (%s): kept for the hold on a customer", path, exc)
+        return True
+    return customer_id.encode() in plain
 
 
 # -- apply -------------------------------------------------------------------------------------

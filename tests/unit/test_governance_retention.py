@@ -20,8 +20,10 @@ from typer.testing import CliRunner
 
 from ray_platform.cli.retention import app as retention_cli
 from ray_platform.errors import DataQualityError, InvalidArgument
+from ray_platform.governance import crypto
 from ray_platform.governance import retention as ret
 from ray_platform.governance.audit import audit_trail
+from ray_platform.governance.kms import key_manager
 from ray_platform.lake.bronze import land_file
 from ray_platform.settings import get_settings, load_settings
 from ray_platform.tables import table_store
@@ -278,6 +280,48 @@ def test_customer_hold_finds_the_customer_in_raw_bronze_files(lake):
         "bronze/cards/ingest_date=2019-11-27"
     }
     assert p.held[0].held_by == (h.id,)
+
+
+def test_customer_hold_keeps_an_expiring_encrypted_bronze_partition(tmp_path, caplog):
+    """Encryption on: bronze files are sealed, so the customer id is found by its frame key."""
+    key_manager(load_settings(home=tmp_path)).initialise()
+    s = build_lake(tmp_path)
+    held_day, other_day = BRONZE_DAYS[1], BRONZE_DAYS[0]
+    folder = tmp_path / "lake" / "bronze" / "cards"
+    (held_file,) = (folder / f"ingest_date={held_day}").iterdir()
+    sealed = held_file.read_bytes()
+    assert sealed.startswith(crypto.BRONZE_MAGIC)
+    assert _customer(held_day).encode() not in sealed  # a text search alone would miss it
+    assert crypto.customer_key_id(_customer(held_day), s) in crypto.frame_keys(sealed)
+
+    h = ret.place_hold(
+        scope="customer", customer_id=_customer(held_day), reason="r", placed_by="p", settings=s
+    )
+    p = ret.plan(AS_OF, s)
+    assert {f"{i.unit.dataset}/{i.unit.key}": i.held_by for i in p.held} == {
+        f"bronze/cards/ingest_date={held_day}": (h.id,)
+    }
+    expiring = _units(p.expiring)
+    assert f"bronze/cards/ingest_date={other_day}" in expiring
+    assert f"bronze/cards/ingest_date={held_day}" not in expiring
+
+    # A sealed file that cannot be opened is kept for a customer hold, not searched past.
+    (other_file,) = (folder / f"ingest_date={other_day}").iterdir()
+    tampered = bytearray(other_file.read_bytes())
+    tampered[-5] ^= 0x01
+    other_file.write_bytes(bytes(tampered))
+    with caplog.at_level("WARNING", logger=ret.__name__):
+        again = ret.plan(AS_OF, s)
+    assert f"bronze/cards/ingest_date={other_day}" in _units(again.held)
+    assert "cannot be opened" in caplog.text
+
+    result = ret.apply(p, s)  # the plan made before tampering: archives the other day
+    assert not result.failed
+    assert held_file.read_bytes() == sealed
+    assert not (folder / f"ingest_date={other_day}").exists()
+    assert f"bronze/cards/ingest_date={held_day}" in {
+        f"{x['dataset']}/{x['partition']}" for x in result.held
+    }
 
 
 def test_archive_restores_byte_identical_files(lake):
