@@ -169,14 +169,17 @@ def _by_name() -> dict[str, str]:
 
 
 def classification_of(dataset: str, column: str) -> str:
-    """The classification of ``column`` in ``dataset`` (the catalog can later replace this).
+    """The classification of ``column`` in ``dataset``: the data catalog's, where it has one.
 
-    Silver and bronze columns take their contract's classification (derived ``_minor`` and
-    ``_reporting`` amounts that of their source column). Other datasets take what the data
-    catalog (:mod:`.catalog`) declares, else the strictest classification any silver contract
-    gives a column of that name (a ``city`` is confidential wherever it is copied), else
-    ``internal``.
+    The catalog (:mod:`.catalog`) is the one source of truth for what it declares: silver and
+    bronze columns (from the contracts, derived ``_minor`` and ``_reporting`` amounts included),
+    gold and warehouse columns. What it does not declare falls back: bronze's ``_file`` and
+    ``_record`` and the contract's own columns (were the catalog unavailable), then the
+    strictest classification any silver contract gives a column of that name (a ``city`` is
+    confidential wherever it is copied: the marts, ``platform`` tables), else ``internal``.
     """
+    if (declared := _declared(dataset, column)) is not None:
+        return declared
     schema, table = dataset.split(".", 1)
     base = column.rsplit(".", 1)[-1]
     for suffix in ("_minor", "_reporting"):
@@ -187,28 +190,47 @@ def classification_of(dataset: str, column: str) -> str:
             return CONTRACTS[table].column(base).classification
         except KeyError:
             pass
-    if (cat := _catalog()) is not None:
-        try:
-            if found := cat.classification_of(dataset, column):
-                return found
-        except (NotFound, KeyError):
-            pass
     return _by_name().get(base, "internal")
+
+
+def _catalog_name(dataset: str) -> str | None:
+    """The catalog's name of a dataset (a bronze feed by its first file), None if it has none."""
+    schema, table = dataset.split(".", 1)
+    if schema == "bronze":
+        contract = CONTRACTS.get(table)
+        if contract is None:
+            return None
+        return f"bronze/{contract.source}/{contract.file_names[0].split('.', 1)[0]}"
+    if schema in ("silver", "gold", "warehouse"):
+        return dataset_path(dataset)
+    return None  # marts and platform tables are not in the catalog
+
+
+def _declared(dataset: str, column: str) -> str | None:
+    """The catalog's classification of ``column`` in ``dataset``; None where it declares none."""
+    cat, name = _catalog(), _catalog_name(dataset)
+    if cat is None or name is None or (entry := cat.datasets.get(name)) is None:
+        return None
+    try:
+        return entry.column(column).classification
+    except NotFound:
+        return None
 
 
 @lru_cache(maxsize=1)
 def _catalog() -> Any:
-    """The data catalog (:mod:`.catalog`) for declared gold and warehouse classifications.
+    """The data catalog (:mod:`.catalog`), built once: classifications do not depend on settings.
 
-    Classifications do not depend on settings, so one catalog serves every lake. ``None``
-    when the catalog cannot be built: the rule by column name still applies.
+    ``None`` when the catalog cannot be built (logged): the fallbacks of
+    :func:`classification_of` still apply.
     """
     try:
         from ray_platform.governance.catalog import catalog
 
         # Not get_settings(): its process-wide cache must not be filled from here.
         return catalog(load_settings())
-    except Exception:  # any failure falls back to the rule by name
+    except Exception:  # any failure falls back to the contracts and the rule by name
+        log.warning("no data catalog; classifications from the contracts", exc_info=True)
         return None
 
 

@@ -21,6 +21,7 @@ from ray_platform.generator import GeneratorConfig, generate_bank
 from ray_platform.governance.access import (
     Principal,
     authorize,
+    classification_of,
     governed_connection,
     read_table,
     readable,
@@ -192,6 +193,39 @@ def test_unknown_role_gets_nothing(lake):
     assert not authorize(nobody, "mart_risk.var_by_desk", settings=lake).allowed
     denied = audit_trail(lake).query(event="access", actor="mallory")
     assert denied and {r.outcome for r in denied} == {"denied"}
+
+
+def test_the_catalog_is_the_source_of_classifications(lake, monkeypatch):
+    from dataclasses import replace
+
+    from ray_platform.governance import access
+    from ray_platform.governance.catalog import Catalog
+
+    cat = access._catalog()
+    assert cat is not None
+    for dataset, entry, column in [
+        ("silver.customers", "silver/customers", "national_id"),
+        ("silver.card_transactions", "silver/card_transactions", "amount_minor"),
+        ("bronze.customers", "bronze/core_banking/customers", "email"),
+        ("warehouse.dim_customer", "gold/warehouse/dim_customer", "city"),
+        ("gold.daily_customer_summary", "gold/daily_customer_summary", "customer_id"),
+    ]:
+        assert classification_of(dataset, column) == cat.classification_of(entry, column)
+    # What the catalog does not hold falls back to the contracts and the rule by name.
+    assert classification_of("bronze.customers", "_file") == "internal"
+    assert classification_of("mart_customer.customer_current", "city") == "confidential"
+    assert classification_of("platform.lineage", "run_id") == "internal"
+    # A changed declaration changes what a role sees.
+    customers = cat.datasets["silver/customers"]
+    columns = tuple(
+        replace(c, classification="restricted") if c.name == "segment" else c
+        for c in customers.columns
+    )
+    changed = Catalog({**cat.datasets, "silver/customers": replace(customers, columns=columns)})
+    monkeypatch.setattr(access, "_catalog", lambda: changed)
+    assert classification_of("silver.customers", "segment") == "restricted"
+    t = read_table(who("analyst"), "silver.customers", settings=lake)
+    assert "segment" not in t.column_names and "customer_id" in t.column_names
 
 
 GOOD_ROLE = """\
