@@ -41,6 +41,7 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     "fraud-alerts",
     "transactions.dlq",
     "dq-alerts",
+    "ops-alerts",
 )
 """Topics the platform reads and writes; ``start()`` creates them."""
 

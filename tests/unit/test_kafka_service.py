@@ -163,11 +163,15 @@ def test_bad_bootstrap_is_an_invalid_argument(tmp_path: Path) -> None:
 
 
 def test_platform_topics() -> None:
+    # The broker does not create topics on first use: every topic a component writes must be
+    # in this list, or its first message fails.
     assert kafka.PLATFORM_TOPICS == (
         "transactions",
         "fraud-scores",
         "fraud-alerts",
         "transactions.dlq",
+        "dq-alerts",
+        "ops-alerts",
     )
 
 
