@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from features.views import MODEL_FEATURES, ON_DEMAND
+from ray_platform import metrics
 from serve.schemas import Reason, Score, Transaction
 from serve.velocity import FEATURES as VELOCITY_FEATURES
 from serve.velocity import VelocityState, merge
@@ -251,6 +252,7 @@ class Scorer:
         else:
             probs, reasons = model.predict(x), [[]] * len(txns)
         elapsed = (time.perf_counter() - began) * 1000
+        metrics.observe_many("gbank_fraud_score", probs, model_version=model.version)
         out = []
         for i, t in enumerate(txns):
             p = float(probs[i])
