@@ -296,6 +296,21 @@ class DqRun:
         }
 
 
+def _record_pass_rates(results: Sequence[CheckResult]) -> None:
+    """Each check's outcome and each table's pass rate as gauges, passed or not.
+
+    ``gbank_dq_check_passed`` and ``gbank_dq_pass_ratio``: the failure counter cannot give a rate.
+    """
+    from ray_platform import metrics
+
+    per_table: dict[str, list[bool]] = {}
+    for r in results:
+        metrics.set_gauge("gbank_dq_check_passed", float(r.passed), table=r.table, check=r.check)
+        per_table.setdefault(r.table, []).append(r.passed)
+    for table, passed in per_table.items():
+        metrics.set_gauge("gbank_dq_pass_ratio", sum(passed) / len(passed), table=table)
+
+
 def latest_ingest_date(settings: Settings | None = None) -> dt.date:
     """The newest ingest date a silver run recorded (what the hourly job checks by default)."""
     store = table_store(settings)
@@ -326,6 +341,7 @@ def run_checks(
         if wanted is None or tc.table in wanted:
             run.results += check_table(tc, day, store, cfg.thresholds, now)
     _store_results(store, run, now)
+    _record_pass_rates(run.results)
     run.alerts = [
         Alert(
             run.run_id,

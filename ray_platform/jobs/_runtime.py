@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from ray_platform import metrics
 from ray_platform.settings import Settings, get_settings
 
 
@@ -63,7 +64,8 @@ def run_job(
 
     A job module ends with ``sys.exit(run_job("lake_etl", main))``. One ``job_run`` record per
     run, written when it ends however it ends (a return code, ``sys.exit``, an exception, Ctrl-C),
-    with the arguments, exit code, error and duration; the exception is re-raised after.
+    with the arguments, exit code, error and duration; the exception is re-raised after. The
+    run's duration and outcome are also the job's ``gbank_job_last_*`` metrics.
     """
     from ray_platform.governance.audit import audit_trail
 
@@ -82,6 +84,8 @@ def run_job(
         raise
     finally:
         settings = get_settings()
+        ok = code == 0 and error is None  # last-run gauges, pushed or written (metrics.flush)
+        metrics.record_job(job, ok, time.monotonic() - started, settings.home)
         audit_trail(settings).append(
             "job_run",
             actor=settings.user,

@@ -3,7 +3,8 @@
 Every step is idempotent, so the whole day is: landing a file twice keeps one copy, the Kafka
 landing resumes after the last landed offset, silver replaces the date's rows, and gold replaces
 the date's aggregates. Each step appends an OpenLineage-style event naming what it read and wrote
-(bronze files by sha256, tables by version).
+(bronze files by sha256, tables by version), and its rows per table are the ``gbank_etl_rows``
+metric.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from ray_platform import lineage
+from ray_platform import lineage, metrics
 from ray_platform.lake import bronze, kafka_landing, layout
 from ray_platform.lake.gold import GoldReport, run_gold
 from ray_platform.lake.silver import SilverReport, run_silver
@@ -131,4 +132,22 @@ def run_lake_day(
     report.gold = run_gold(business_date, s, run_id=run_id)
     events += report.gold.run_events(job=JOB)
     lineage.record(events, store)
+    _record_rows(report, landed, kafka_topic)
     return report
+
+
+def _record_rows(report: LakeDayReport, landed: list[bronze.LandedFile], topic: str | None) -> None:
+    """Rows per step and table as the ``gbank_etl_rows`` metric (this date's run)."""
+    by_source: dict[str, int] = {}
+    for f in landed:
+        if f.status != "skipped_duplicate":
+            by_source[f.source] = by_source.get(f.source, 0) + (f.record_count or 0)
+    rows = [("bronze", src, "landed", n) for src, n in by_source.items()]
+    if topic:
+        rows.append(("bronze", topic, "landed", report.kafka_records))
+    summary = report.summary()
+    for table, counts in summary["silver"].items():  # type: ignore[union-attr]
+        rows += [("silver", table, outcome, n) for outcome, n in counts.items()]
+    rows += [("gold", t, "written", n) for t, n in summary["gold"].items()]  # type: ignore[union-attr]
+    for step, table, outcome, n in rows:
+        metrics.set_gauge("gbank_etl_rows", n, step=step, table=table, outcome=outcome)
