@@ -199,6 +199,9 @@ def _copy_table(lake: Storage, name: str, version: int, out: _Writer) -> int:
     from deltalake import DeltaTable
 
     table = DeltaTable(lake.uri(name), version=version, storage_options=lake.storage_options())
+    if "deletionVectors" in (table.protocol().reader_features or []):
+        # Deletion-vector files are not among file_uris(): a copy would bring deleted rows back.
+        raise DataQualityError(f"{name} uses deletion vectors, which backup does not copy")
     prefixes = (lake.uri(name) + "/", lake.path(name) + "/")
     for uri in table.file_uris():
         rel = next((uri[len(p) :] for p in prefixes if uri.startswith(p)), None)
