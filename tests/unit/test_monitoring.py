@@ -179,6 +179,21 @@ def test_recording_outside_ray_lands_in_the_process_registry() -> None:
     assert 'ray_gbank_dq_pass_ratio{table="silver/unit_test"} 0.75' in metrics.text()
 
 
+def test_inside_a_ray_worker_values_go_to_ray_metrics_not_the_process_registry(
+    monkeypatch,
+) -> None:
+    from ray.util.metrics import Histogram
+
+    monkeypatch.setattr(metrics, "_worker", True)  # what in_ray_worker() caches in an actor
+    monkeypatch.setattr(metrics, "_instruments", {})
+    seen = []
+    monkeypatch.setattr(Histogram, "observe", lambda self, v, tags=None: seen.append((v, tags)))
+    metrics.observe_many("gbank_fraud_score", [0.2, 0.8], model_version="in-ray")
+    assert isinstance(metrics._instruments["ray", "gbank_fraud_score"], Histogram)
+    assert seen == [(0.2, {"model_version": "in-ray"}), (0.8, {"model_version": "in-ray"})]
+    assert value("ray_gbank_fraud_score_count", model_version="in-ray") is None
+
+
 def test_undeclared_metrics_wrong_tags_and_other_owners_metrics_are_refused() -> None:
     with pytest.raises(InvalidArgument, match="undeclared"):
         metrics.set_gauge("gbank_nope", 1)
