@@ -238,3 +238,29 @@ def test_cli_backup_and_restore(source, tmp_path, monkeypatch):
         assert isinstance(bad.exception, InvalidArgument)
     finally:
         get_settings.cache_clear()
+
+
+def test_checkpoints_before_and_after_the_pinned_version(tmp_path):
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    s = load_settings(home=tmp_path / "home")
+    store = table_store(s)
+    for i in range(5):
+        store.write("gold/t", pa.table({"i": [i]}))
+        if i in (1, 3):  # checkpoints at versions 1 and 3; _last_checkpoint names 3
+            DeltaTable(store.uri("gold/t")).create_checkpoint()
+    done = backup(tmp_path / "b", s, as_of_versions={"gold/t": 2})
+    files = json.loads((tmp_path / "b" / "manifest.json").read_text())["files"]
+    log = {f.rsplit("/", 1)[-1] for f in files if "/_delta_log/" in f}
+    assert log == {f"{v:020d}.json" for v in range(3)} | {f"{1:020d}.checkpoint.parquet"}
+    restore(tmp_path / "b", tmp_path / "r")
+    back = table_store(load_settings(home=tmp_path / "r"))
+    assert done.tables == {"gold/t": 2} and back.version("gold/t") == 2
+    assert sorted(back.read("gold/t").column("i").to_pylist()) == [0, 1, 2]
+    # At the latest version the newest checkpoint and _last_checkpoint come along.
+    backup(tmp_path / "c", s, ["gold/t"])
+    assert (tmp_path / "c" / "lake" / "gold/t/_delta_log/_last_checkpoint").exists()
+    restore(tmp_path / "c", tmp_path / "r2")
+    assert sorted(table_store(load_settings(home=tmp_path / "r2")).read("gold/t").column("i")
+                  .to_pylist()) == [0, 1, 2, 3, 4]  # fmt: skip
