@@ -18,6 +18,7 @@ from ray import serve
 
 from ray_platform.settings import Settings, get_settings
 from serve.api import Runtime, make_api, set_process_runtime
+from serve.erasures import ErasureWatch
 from serve.features import FeastFeatures
 from serve.model_store import MlflowSource, ModelStore, journal_path
 from serve.schemas import Score, Transaction
@@ -51,7 +52,7 @@ class FraudService:
         self.models = ModelStore(MlflowSource(settings), journal_path(settings))
         self.models.refresh()
         self.models.start(self.config.model_poll_s)
-        self.scorer = Scorer(self.features, self.config)
+        self.scorer = Scorer(self.features, self.config, erasures=ErasureWatch(settings))
         set_process_runtime(
             Runtime(self.scorer, self.models, lambda: self.features.loaded, self.score_one)
         )

@@ -135,12 +135,13 @@ class PartitionWorker:
         self.ids = ProducedIds(home / f"{c.group}-{c.source}-{partition}.db")
         self.ids.prune(c.dedupe_days * 86400)
         if scorer is None:
+            from serve.erasures import ErasureWatch
             from serve.features import FeastFeatures
             from serve.model_store import MlflowSource, ModelStore, journal_path
             from serve.scoring import Scorer, ScoringConfig
 
             sc = ScoringConfig(**c.scoring)
-            scorer = Scorer(FeastFeatures(self.settings), sc)
+            scorer = Scorer(FeastFeatures(self.settings), sc, erasures=ErasureWatch(self.settings))
             models = ModelStore(MlflowSource(self.settings), journal_path(self.settings))
             models.refresh()
             models.start(sc.model_poll_s)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 WINDOW_10M = 600.0
@@ -107,6 +108,16 @@ class VelocityState:
                 horizon = max(q[-1].ts, ev.ts) - WINDOW_24H
                 while q and q[0].ts < horizon:
                     q.popleft()
+
+    def forget(self, matches: Callable[[str], bool]) -> int:
+        """Drop every card and customer window whose key ``matches`` (GDPR erasure)."""
+        dropped = 0
+        with self._lock:
+            for table in (self._cards, self._customers):
+                for key in [k for k in table if matches(k)]:
+                    del table[key]
+                    dropped += 1
+        return dropped
 
     def seen(self, card_id: str) -> bool:
         """Whether this state holds any event of ``card_id``."""

@@ -15,8 +15,9 @@ kept:
 - bronze, kept 7 years for the regulator: the customer's data key is destroyed, so their
   records in every sealed bronze file are unreadable (:mod:`ray_platform.governance.crypto`);
   bronze landed in clear (before encryption was turned on) cannot be shredded and is reported;
-- a serving process's in-memory velocity windows: :func:`forget_serving` (the service calls it;
-  a running Ray Serve replica is not reachable from this function).
+- the scoring processes' in-memory velocity windows: an erasure notice with keyed references
+  (:mod:`ray_platform.governance.erasure_notices`) that every scorer applies before its next
+  batch (``serve.erasures.ErasureWatch``).
 
 The erasure certificate (what was removed where, table versions, keys destroyed) is appended
 to the audit trail as an ``erasure`` event. It names the person by a keyed hash
@@ -250,10 +251,16 @@ def erase(
             step(subject, store, s, cert)
         except Exception as exc:  # recorded in the certificate; the other stores still go
             cert.problems.append(f"{step.__name__.strip('_')}: {type(exc).__name__}: {exc}")
-    cert.serving = (
-        "serving processes drop the person's velocity windows through forget_serving(); "
-        "windows expire after 24 h in any case"
-    )
+    try:
+        from ray_platform.governance.erasure_notices import notify
+
+        notify(subject.text_ids() | {cid}, cert.started_at, s)
+        cert.serving = (
+            "erasure notice appended (keyed references only); every scoring replica and "
+            "consumer drops the person's velocity windows before its next batch"
+        )
+    except Exception as exc:
+        cert.problems.append(f"serving: {type(exc).__name__}: {exc}")
     cert.finished_at = _now()
     record = audit_trail(s).append(
         "erasure",
@@ -414,20 +421,6 @@ def _text(data: bytes, name: str) -> str:
         except (OSError, EOFError):
             return ""
     return data.decode("utf-8", "replace")
-
-
-def forget_serving(state: Any, customer_ids: Iterable[str], card_ids: Iterable[str]) -> int:
-    """Drop a person's windows from a serving :class:`serve.velocity.VelocityState`.
-
-    The service calls it (for each replica) when it learns of an erasure; returns how many
-    windows were dropped.
-    """
-    dropped = 0
-    with state._lock:
-        for table, keys in ((state._cards, card_ids), (state._customers, customer_ids)):
-            for key in keys:
-                dropped += table.pop(key, None) is not None
-    return dropped
 
 
 # -- subject-access export ---------------------------------------------------------------------

@@ -245,17 +245,25 @@ def test_export_after_erasure_finds_nothing(erased, lake, tmp_path):
     assert doc["tables"] == {} and doc["raw_records"] == [] and doc["features"] == {}
 
 
-def test_serving_windows_forget_the_person():
+def test_scorers_forget_the_person_from_the_erasure_notice(erased, lake):
+    # A scoring replica's in-memory windows, holding the person's cards and someone else's:
+    # the erasure's notice (keyed references only) makes the scorer drop the person's.
+    from serve.erasures import ErasureWatch
     from serve.velocity import VelocityState
 
-    state = VelocityState()
+    victim, ids, _, _, _, _ = erased
+    cards = sorted(ids["card_id"])
     at = dt.datetime(2026, 1, 8, 12, tzinfo=dt.UTC)
-    state.record("K1", "C1", at, 10.0, False)
-    state.record("K2", "C2", at, 10.0, False)
-    assert gdpr.forget_serving(state, ["C1"], ["K1"]) == 2
+    state = VelocityState()
+    for card in cards:
+        state.record(card, victim, at, 10.0, False)
+    state.record("K-OTHER", "C-OTHER", at, 10.0, False)
+    notices = (lake.home / "gdpr" / "erasures.jsonl").read_text()
+    assert victim not in notices and not any(c in notices for c in cards)
+    assert ErasureWatch(lake).apply(state) == len(cards) + 1
     later = at + dt.timedelta(minutes=1)
-    assert state.features("K1", "C1", later)["card_txn_count_1h"] == 0
-    assert state.features("K2", "C2", later)["card_txn_count_1h"] == 1
+    assert state.features(cards[0], victim, later)["card_txn_count_1h"] == 0
+    assert state.features("K-OTHER", "C-OTHER", later)["card_txn_count_1h"] == 1
 
 
 def test_a_customer_under_legal_hold_is_not_erased(erased, lake):
