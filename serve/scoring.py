@@ -198,10 +198,13 @@ class Scorer:
         config: ScoringConfig | None = None,
         velocity: VelocityState | None = None,
         fx: Fx | None = None,
+        erasures: Any = None,
     ) -> None:
         self.features = features
         self.config = config or ScoringConfig()
         self.velocity = velocity or VelocityState()
+        # serve.erasures.ErasureWatch: GDPR erasures reach the in-memory windows
+        self.erasures = erasures
         self.fx = fx or Fx(default_rates())
         self.budget = AlertBudget()
 
@@ -211,6 +214,8 @@ class Scorer:
         Updates the velocity state as it goes, so a later transaction of the same card in the
         batch sees the earlier ones.
         """
+        if self.erasures is not None:
+            self.erasures.apply(self.velocity)
         rows = [
             {"customer_id": t.customer_id, "card_id": t.card_id, "merchant_id": t.merchant_id,
              "device_id": t.device_id or ""}
