@@ -29,6 +29,7 @@ from ray_platform.cli import (
     retention,
     sql,
 )
+from ray_platform.cli import backup as backup_cli
 from ray_platform.cli import serve as serve_cli
 from ray_platform.errors import PlatformError
 
@@ -58,6 +59,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
+app.command("backup")(backup_cli.backup_cmd)
+app.command("restore")(backup_cli.restore_cmd)
 
 
 def main() -> None:
