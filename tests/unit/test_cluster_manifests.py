@@ -426,7 +426,11 @@ def test_the_rayservice_deploys_serve_config_yamls_application():
     from serve.scoring import ScoringConfig
 
     local = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
+    from ray.serve.schema import ServeDeploySchema
+
     cluster = yaml.safe_load(_one(RENDERED["prod"], "RayService")["spec"]["serveConfigV2"])
+    # The schema `serve deploy` and KubeRay's call to the dashboard validate against.
+    ServeDeploySchema.model_validate(cluster)
     assert cluster["http_options"] == {"host": "0.0.0.0", "port": 8000}
     assert [a["name"] for a in cluster["applications"]] == [
         a["name"] for a in local["applications"]
