@@ -24,6 +24,7 @@ def backfill(
     start: str = typer.Option(..., "--start", help="First business date, YYYY-MM-DD."),
     end: str = typer.Option(..., "--end", help="Last business date (inclusive)."),
     from_step: str = typer.Option(None, "--from", help="Rerun this step and every later one."),
+    to_step: str = typer.Option(None, "--to", help="Stop each date after this step."),
     no_kafka: bool = typer.Option(False, "--no-kafka", help="Do not land the Kafka topic."),
 ) -> None:
     """Run the daily DAG for every date in order as one Ray job; stops at the first failed date.
@@ -38,8 +39,9 @@ def backfill(
     if last < first:
         raise InvalidArgument(f"--end {last} is before --start {first}")
     daily_dag().check(from_step)
+    daily_dag().check(to_step)
     run = submit_backfill(
-        first, last, get_settings(), from_step=from_step,
+        first, last, get_settings(), from_step=from_step, to_step=to_step,
         extra=("--no-kafka",) if no_kafka else (),
     )  # fmt: skip
     result = run.result or {}  # type: ignore[attr-defined]

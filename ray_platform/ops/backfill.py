@@ -40,7 +40,11 @@ def run_dates(
     out = []
     for day in days:
         result = runner.run(day, from_step=from_step, to_step=to_step)
-        if send is not None and (REPORTS_STEP in result.statuses or not result.ok):
+        if (
+            send is not None
+            and _reports_due(runner, day)
+            and (REPORTS_STEP in result.statuses or not result.ok)
+        ):
             rec = check_sla(
                 day, result.run_id, runner.runs, now=runner.clock(), send=send,
                 metric=_sla_metric(),
@@ -52,6 +56,12 @@ def run_dates(
         if not result.ok:
             break
     return out
+
+
+def _reports_due(runner: DagRunner, day: dt.date) -> bool:
+    """Whether the DAG has a reports step with something to do on ``day`` (not a weekend)."""
+    step = runner.dag.steps.get(REPORTS_STEP)
+    return step is not None and (step.applies is None or step.applies(day))
 
 
 def _sla_metric() -> Callable[[float], None] | None:
@@ -69,6 +79,7 @@ def submit_backfill(
     settings: Settings,
     *,
     from_step: str | None = None,
+    to_step: str | None = None,
     sla: bool = False,
     extra: tuple[str, ...] = (),
 ) -> object:
@@ -83,6 +94,8 @@ def submit_backfill(
     args = ["--date", start.isoformat(), "--end", end.isoformat(), *extra]
     if from_step:
         args += ["--from", from_step]
+    if to_step:
+        args += ["--to", to_step]
     if not sla:
         args.append("--no-sla")
     return submit_job("ray_platform.jobs.daily", *args, settings=settings)

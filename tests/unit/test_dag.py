@@ -266,6 +266,18 @@ def test_sla_is_checked_when_the_dag_fails_before_the_reports(runs):
     assert runs.latest(DAY)["sla"].detail["reports_done_at"] is None
 
 
+def test_no_sla_check_on_a_date_without_reports(runs):
+    def ingest(ctx):
+        raise DataQualityError("broken feed")
+
+    steps = [Step("ingest", ingest), Step("reports", lambda c: None, ("ingest",),
+                                           applies=lambda d: d.weekday() < 5)]  # fmt: skip
+    runner = DagRunner(Dag(steps), runs, clock=lambda: dt.datetime(2026, 1, 19, tzinfo=UTC))
+    sent: list = []
+    (result,) = run_dates([dt.date(2026, 1, 10)], runner, send=sent.append)  # a Saturday
+    assert not result.ok and result.sla is None and sent == []
+
+
 def test_run_dates_stops_at_the_first_failed_date(runs):
     days = dates(DAY, DAY + dt.timedelta(days=2))
     seen: list[dt.date] = []
@@ -317,10 +329,11 @@ def test_backfill_submits_one_daily_job_for_the_range(monkeypatch, settings):
 
     monkeypatch.setattr(jobs, "submit_job", lambda m, *a, **k: submitted.append((m, a)) or Run())
     out = CliRunner().invoke(ops.app, ["backfill", "--start", "2026-01-05", "--end", "2026-01-06",
-                                       "--from", "silver"])  # fmt: skip
+                                       "--from", "silver", "--to", "warehouse"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert submitted == [("ray_platform.jobs.daily", ("--date", "2026-01-05", "--end",
-                          "2026-01-06", "--from", "silver", "--no-sla"))]  # fmt: skip
+                          "2026-01-06", "--from", "silver", "--to", "warehouse",
+                          "--no-sla"))]  # fmt: skip
     assert "2026-01-05: ok" in out.output
     bad = CliRunner().invoke(ops.app, ["backfill", "--start", "2026-01-06", "--end", "2026-01-05"])
     assert bad.exit_code != 0 and isinstance(bad.exception, InvalidArgument)
