@@ -93,6 +93,10 @@ class OnlineStoreContract:
             {"customer_id": "NOBODY", "card_id": "NOCARD", "merchant_id": "NOM", "device_id": ""},
         ]
         fast, reference = feats.stored(rows), feats.stored_via_feature_store(rows)
-        assert fast == reference
+        assert len(fast) == len(reference) == 2
+        pairs = enumerate(zip(fast, reference, strict=True))
+        diff = [(i, k, f.get(k), r.get(k)) for i, (f, r) in pairs
+                for k in set(f) | set(r) if f.get(k) != r.get(k)]  # fmt: skip
+        assert not diff, diff[:5]
         assert fast[0]["cust_txn_count_30d"] >= 1
         assert all(v is None for v in fast[1].values())
