@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Join the cluster, run the DAG for every date, print the RESULT line."""
     from ray_platform.errors import PlatformError
     from ray_platform.ops.backfill import run_dates
-    from ray_platform.ops.daily import DailyOptions, daily_dag, daily_runner
+    from ray_platform.ops.daily import DailyOptions, daily_dag, daily_runner, preload
     from ray_platform.ops.sla import kafka_alert
     from ray_platform.settings import get_settings
 
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"daily: error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
     settings = get_settings()
+    preload()
     connect(settings)
     options = DailyOptions(
         settings,

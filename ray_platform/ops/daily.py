@@ -247,6 +247,40 @@ def retrain(ctx: StepContext) -> StepOutput:
     )
 
 
+STEP_MODULES = (
+    "ray_platform.lineage",
+    "ray_platform.lake.bronze",
+    "ray_platform.lake.kafka_landing",
+    "ray_platform.lake.silver",
+    "ray_platform.lake.silver_write",
+    "ray_platform.lake.gold",
+    "ray_platform.governance.crypto",
+    "ray_platform.warehouse.load",
+    "ray_platform.risk",
+    "ray_platform.risk.data",
+    "ray_platform.reports",
+    "features.engineering",
+    "features.online",
+    "models.retrain",
+    "models.train",
+)
+
+
+def preload() -> None:
+    """Import every module the steps import lazily, before the job joins the cluster.
+
+    On one machine both local Ray nodes share a session folder, and joining the cluster makes
+    the worker node unpack the job's package again over the driver's working directory (see
+    ``jobs/_runtime.connect``); a module first imported during that moment is briefly missing
+    (``ModuleNotFoundError: ray_platform.governance.crypto`` in a first step). Imported before,
+    it is already in ``sys.modules``.
+    """
+    import importlib
+
+    for name in STEP_MODULES:
+        importlib.import_module(name)
+
+
 def daily_dag() -> Dag:
     """The platform's daily DAG."""
     return Dag(

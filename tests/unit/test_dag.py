@@ -351,3 +351,13 @@ def test_the_daily_dag_runs_the_platform_steps_in_dependency_order():
     for name in order:
         for dep in daily_dag().steps[name].depends_on:
             assert order.index(dep) < order.index(name)
+
+
+def test_the_job_preloads_modules_that_exist():
+    # a renamed module would otherwise fail only inside a submitted job
+    from ray_platform.ops.daily import STEP_MODULES, preload
+
+    preload()
+    import sys
+
+    assert all(m in sys.modules for m in STEP_MODULES)
