@@ -13,6 +13,14 @@ from collections.abc import Callable
 from ray_platform import metrics
 from ray_platform.settings import Settings, get_settings
 
+EAGER_IMPORTS = (
+    "ray_platform.governance.audit",
+    "ray_platform.governance.crypto",
+    "ray_platform.governance.kms",
+    "ray_platform.lake.pipeline",
+)
+"""Modules a job imports lazily during its run (see :func:`connect`)."""
+
 
 def connect(settings: Settings) -> None:
     """Join the Ray cluster named by the settings, working from the platform's home folder.
@@ -22,10 +30,17 @@ def connect(settings: Settings) -> None:
     when a task lands there. Imports are unaffected (``sys.path`` holds the path, not the
     folder), but anything that later asks for the current directory (gunicorn does, at import,
     under Feast) would find it gone. Relative project paths are resolved against the package
-    (``ray_platform.settings.project_path``), never the current directory.
+    (``ray_platform.settings.project_path``), never the current directory. A module first
+    imported while that unpacking runs can be missing for a moment (seen as
+    ``ModuleNotFoundError: ray_platform.governance.crypto``), so the modules jobs import lazily
+    are imported here, before the first task can trigger it.
     """
+    import importlib
+
     import ray
 
+    for module in EAGER_IMPORTS:
+        importlib.import_module(module)
     settings.home.mkdir(parents=True, exist_ok=True)
     os.chdir(settings.home)
     ray.init(address=settings.ray_address, log_to_driver=False)
