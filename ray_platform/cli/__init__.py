@@ -25,6 +25,7 @@ from ray_platform.cli import (
     keys,
     lineage,
     mlflow_ui,
+    ops,
     report,
     retention,
     sql,
@@ -59,6 +60,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
+app.command("backfill")(ops.backfill)
+app.command("status")(ops.status)
 app.command("backup")(backup_cli.backup_cmd)
 app.command("restore")(backup_cli.restore_cmd)
 
