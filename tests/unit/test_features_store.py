@@ -78,3 +78,15 @@ def test_features_are_stamped_and_windows_include_history(settings, labels):
 class TestSqliteOnlineStore(OnlineStoreContract):
     __test__ = True
     kind = "sqlite"
+
+
+def test_chunked_retrieval_equals_one_call(settings, labels):
+    # Training sends the labels to Feast in chunks to bound memory; the join must not change.
+    sample = labels.sample(60, random_state=3).reset_index(drop=True)
+    whole = historical_features(sample, settings, chunk_rows=len(sample))
+    chunked = historical_features(sample, settings, chunk_rows=7)
+    key = ["transaction_id"]
+    a = whole.sort_values(key).reset_index(drop=True)[[*key, *MODEL_FEATURES]]
+    b = chunked.sort_values(key).reset_index(drop=True)[[*key, *MODEL_FEATURES]]
+    assert len(b) == len(sample)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
