@@ -35,7 +35,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -393,17 +393,21 @@ def _shred_bronze(
         )
 
 
+def _personal_bronze(storage: Storage) -> Iterator[tuple[str, bytes]]:
+    """Every bronze file of a feed that carries personal data, with its bytes."""
+    for path in storage.list("bronze", recursive=True):
+        parts = path.split("/")
+        if len(parts) >= 3 and crypto.personal_feed(parts[1], parts[-1]) is not None:
+            with storage.open(path) as fh:
+                yield path, fh.read()
+
+
 def _bronze_files(storage: Storage, subject: Subject, s: Settings) -> tuple[list[str], list[str]]:
     """Personal bronze files holding the person's records: ``(sealed, in clear)``."""
     key_id = crypto.customer_key_id(subject.customer_id, s)
     pattern = _mentions(subject)
     sealed, clear = [], []
-    for path in storage.list("bronze", recursive=True):
-        parts = path.split("/")
-        if len(parts) < 3 or crypto.personal_feed(parts[1], parts[-1]) is None:
-            continue
-        with storage.open(path) as fh:
-            data = fh.read()
+    for path, data in _personal_bronze(storage):
         if data.startswith(crypto.BRONZE_MAGIC):
             if key_id in crypto.frame_keys(data):
                 sealed.append(path)
@@ -510,12 +514,7 @@ def _export_bronze(subject: Subject, storage: Storage, s: Settings) -> list[dict
     pattern = _mentions(subject)
     ring = crypto.KeyRing(s)
     out = []
-    for path in storage.list("bronze", recursive=True):
-        parts = path.split("/")
-        if len(parts) < 3 or crypto.personal_feed(parts[1], parts[-1]) is None:
-            continue
-        with storage.open(path) as fh:
-            data = fh.read()
+    for path, data in _personal_bronze(storage):
         if data.startswith(crypto.BRONZE_MAGIC):
             if key_id not in crypto.frame_keys(data):
                 continue
