@@ -80,3 +80,15 @@ class EncryptionError(PlatformError, RuntimeError):
     """A key is missing or destroyed, or ciphertext fails authentication."""
 
     http_status = 500
+
+
+class RateLimited(PlatformError, RuntimeError):
+    """A caller sent more requests than its per-user rate limit allows."""
+
+    http_status = 429
+
+
+class QueryTimeout(PlatformError, TimeoutError):
+    """A query ran past its time limit and was interrupted."""
+
+    http_status = 504

@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = Field(
         default=None, description="PEM private key matching GBANK_TLS_CERT_FILE."
     )
+    api_address: str = Field(
+        default="127.0.0.1:8088", description="host:port the query API and dashboard listen on."
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=120, ge=1, description="Query API requests one user may make per minute."
+    )
+    api_query_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds a query API SQL statement may run."
+    )
 
     @classmethod
     def settings_customise_sources(
