@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ray_platform.errors import InvalidArgument, NotFound
+from ray_platform.errors import InvalidArgument, NotFound, QueryTimeout
 from ray_platform.lake import layout
 from ray_platform.settings import Settings, get_settings
 from ray_platform.tables import TableStore
@@ -189,14 +189,24 @@ def connect(
     return governed_connection(principal or principal_from_settings(s), s, names)
 
 
-def query(sql: str, settings: Settings | None = None, principal: Any = None) -> pa.Table:
+def query(
+    sql: str,
+    settings: Settings | None = None,
+    principal: Any = None,
+    *,
+    timeout_s: float | None = None,
+) -> pa.Table:
     """Run one read-only SQL statement over the lake and warehouse; the result as Arrow.
 
     ``principal`` (a :class:`~ray_platform.governance.access.Principal`, default the settings'
     identity) is who asks: the query sees only what the access policy lets that role read,
     masked, and the decision is audited. Refused or failing statements raise :class:`SqlError`;
-    reads the policy refuses raise :class:`~ray_platform.errors.AccessDenied`.
+    reads the policy refuses raise :class:`~ray_platform.errors.AccessDenied`. With
+    ``timeout_s`` the statement is interrupted after that many seconds (building the governed
+    connection is not counted) and :class:`~ray_platform.errors.QueryTimeout` is raised.
     """
+    import threading
+
     import duckdb
 
     from ray_platform.governance.access import (
@@ -209,8 +219,13 @@ def query(sql: str, settings: Settings | None = None, principal: Any = None) -> 
     s = settings or get_settings()
     who = principal or principal_from_settings(s)
     con = governed_connection(who, s, names, query=sql)
+    timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
     try:
+        if timer is not None:
+            timer.start()
         return con.sql(sql).to_arrow_table()
+    except duckdb.InterruptException:
+        raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
     except duckdb.CatalogException as exc:
         raise SqlError(_unknown_message(tables(s, who), exc)) from None
     except duckdb.BinderException as exc:
@@ -223,6 +238,8 @@ def query(sql: str, settings: Settings | None = None, principal: Any = None) -> 
     except duckdb.Error as exc:
         raise SqlError(f"query failed: {_first_line(exc)}") from None
     finally:
+        if timer is not None:
+            timer.cancel()
         con.close()
 
 
