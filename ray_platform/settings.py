@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         default="127.0.0.1:6379",
         description="Redis host:port for the online store (Feast connection string).",
     )
+    postgres_address: str = Field(
+        default="127.0.0.1:5433",
+        description="host:port of the core-banking PostgreSQL (`gbank postgres start`).",
+    )
+    connect_address: str = Field(
+        default="127.0.0.1:8083",
+        description="host:port of the Kafka Connect worker's REST API (Debezium CDC).",
+    )
     fraud_config: Path = Field(
         default=Path("models/config/fraud_xgb.yaml"),
         description="Hyperparameters and training window of the fraud model (YAML).",
