@@ -92,3 +92,10 @@ class QueryTimeout(PlatformError, TimeoutError):
     """A query ran past its time limit and was interrupted."""
 
     http_status = 504
+
+
+class ResidencyViolation(PlatformError, PermissionError):
+    """An operation would put personal data outside its owner's home region."""
+
+    http_status = 403
+    exit_code = 3
