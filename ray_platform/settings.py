@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         default=1024, ge=100, description="Object store per local Ray node, in MiB."
     )
     region: Region = Field(default="eu", description="Region this deployment serves.")
+    region_root_uri: str = Field(
+        default="",
+        description="Root of each region's own lake/ and landing/ for data residency, with "
+        "{region} in it (us, eu, apac). Default: file://<home>/regions/{region}.",
+    )
     reporting_currency: str = Field(
         default="EUR",
         pattern=r"^[A-Z]{3}$",
@@ -167,6 +172,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "lake_uri", (home / "lake").as_uri())
         if not self.landing_uri:
             object.__setattr__(self, "landing_uri", (home / "landing").as_uri())
+        if not self.region_root_uri:
+            object.__setattr__(self, "region_root_uri", (home / "regions").as_uri() + "/{region}")
         if not self.mlflow_uri:
             object.__setattr__(self, "mlflow_uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
         return self
