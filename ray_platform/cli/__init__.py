@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ray_platform.cli import (
+    api,
     audit,
     auth,
     catalog,
@@ -49,6 +50,7 @@ app.command("ingest-kafka")(ingest.ingest_kafka)
 app.command("lineage")(lineage.lineage)
 app.command("mlflow-ui")(mlflow_ui.mlflow_ui)
 app.command("sql")(sql.sql)
+app.command("api")(api.api)
 app.command("report")(report.report)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(cluster.app, name="cluster")
