@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ray_platform.api import results
-from ray_platform.api.dashboard import TABS, Dashboard
+from ray_platform.api.dashboard import Dashboard
 from ray_platform.api.fraud import FraudFeed
 from ray_platform.api.security import RateLimiter, open_session, principal_of
 from ray_platform.errors import NotFound, PlatformError
@@ -108,6 +108,23 @@ PAGED = {
 }
 
 
+def caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
+) -> Principal:
+    """The authenticated principal of a request, counted against its rate limit."""
+    who = principal_of(authorization, request.app.state.settings)
+    request.state.principal = who  # for the audit record
+    request.app.state.limiter.check(who.user)
+    return who
+
+
+Caller = Annotated[Principal, Depends(caller)]
+Fmt = Annotated[results.Format, Query(alias="format", description="json, csv or arrow")]
+Offset = Annotated[int, Query(ge=0, le=2**31, description="First row of the page.")]
+Limit = Annotated[int, Query(ge=1, le=results.MAX_PAGE, description="Rows per page.")]
+
+
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Any:
     body = {"error": kind, "message": message, "status": status}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -173,20 +190,6 @@ def create_app(
                 round((time.perf_counter() - t0) * 1000, 1),
             )  # fmt: skip
         return response
-
-    def caller(
-        request: Request,
-        authorization: Annotated[str | None, Header(description="Bearer <token>")] = None,
-    ) -> Principal:
-        who = principal_of(authorization, s)
-        request.state.principal = who
-        limiter.check(who.user)
-        return who
-
-    Caller = Annotated[Principal, Depends(caller)]
-    Fmt = Annotated[results.Format, Query(alias="format", description="json, csv or arrow")]
-    Offset = Annotated[int, Query(ge=0, le=2**31, description="First row of the page.")]
-    Limit = Annotated[int, Query(ge=1, le=results.MAX_PAGE, description="Rows per page.")]
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -277,7 +280,7 @@ def create_app(
         """The numbers of one dashboard tab (fraud, risk, data) as the caller may see them."""
         return JSONResponse(board.tab(tab, who))
 
-    app.state.tabs = TABS
+    app.state.settings, app.state.limiter = s, limiter
     return app
 
 
