@@ -27,6 +27,7 @@ from ray_platform.cli import (
     lineage,
     mlflow_ui,
     ops,
+    regions,
     report,
     retention,
     sql,
@@ -62,6 +63,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
+app.add_typer(regions.app, name="regions")
 app.command("backfill")(ops.backfill)
 app.command("status")(ops.status)
 app.command("backup")(backup_cli.backup_cmd)
