@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from ray_platform.contracts.model import TableContract
 from ray_platform.errors import SchemaError
 from ray_platform.lake import standardise as st
+from ray_platform.lake.debezium import normalise_lines
 from ray_platform.lake.parse import MalformedFile, Parsed, parse_file, parse_jsonl, utf8
 from ray_platform.lake.tokens import tokenise
 from ray_platform.lake.validate import validate
@@ -128,6 +129,8 @@ def process_file(
     part: int = 0, parts: int = 1,
 ) -> FileOutput:  # fmt: skip
     """Parse, validate and standardise one file (or one part); malformed files come back whole."""
+    if contract.format == "cdc":  # Kafka batches of Debezium envelopes (see lake.debezium)
+        data = normalise_lines(data)
     try:
         parsed = _parse(contract, path, data, part, parts)
     except MalformedFile as exc:  # of a split file, the first bad part reports it (merge_parts)
