@@ -19,4 +19,6 @@ pytest_plugins = [
     "tests.fixtures.ray",
     "tests.fixtures.redis",
     "tests.fixtures.s3",
+    "tests.fixtures.postgres",
+    "tests.fixtures.connect",
 ]

@@ -23,6 +23,7 @@ from ray_platform.generator import trading as tr
 from ray_platform.generator import transactions as tx
 from ray_platform.generator.bad import Injector
 from ray_platform.generator.cdc import CustomerState
+from ray_platform.generator.core_db import CoreBankingDB
 from ray_platform.generator.interactions import day_interactions
 from ray_platform.generator.rng import stream
 from ray_platform.generator.writer import FeedWriter, WrittenFile, sha256
@@ -106,8 +107,15 @@ def _xml_records(spec: sc.FileSpec, records: list[dict[str, Any]]) -> list[dict[
 
 
 class _Run:
-    def __init__(self, out_uri: str, config: GeneratorConfig, s3_endpoint_url: str | None):
+    def __init__(
+        self,
+        out_uri: str,
+        config: GeneratorConfig,
+        s3_endpoint_url: str | None,
+        core_db: CoreBankingDB | None = None,
+    ):
         self.config = config
+        self.core = core_db
         self.seed = config.seed
         self.storage = storage_for(out_uri, s3_endpoint_url)
         self.writer = FeedWriter(self.storage, Injector(config.bad_rate))
@@ -171,7 +179,13 @@ class _Run:
                 events = state.day_events(day, [], cfg.change_rate, stream(seed, "cdc", ds))
             else:
                 events = state.day_events(day, custs, cfg.change_rate, stream(seed, "cdc", ds))
-            self.write(sc.CUSTOMER_CHANGES, day, records=events)
+            if self.core is None:
+                self.write(sc.CUSTOMER_CHANGES, day, records=events)
+            else:  # the changes happen in the database; Debezium is their change feed
+                if k == 0:
+                    self.core.insert_customers(custs)
+                self.core.apply_events(events)  # later days' creates are among the events
+                self.core.insert_accounts(accounts)
             # cards
             by_id = {c["customer_id"]: c for c in custs}
             new_cards = cardgen.issue_cards(
@@ -371,12 +385,19 @@ class _Run:
 
 
 def generate_bank(
-    out_uri: str, config: GeneratorConfig | None = None, s3_endpoint_url: str | None = None
+    out_uri: str,
+    config: GeneratorConfig | None = None,
+    s3_endpoint_url: str | None = None,
+    core_db: CoreBankingDB | None = None,
 ) -> GenerationReport:
     """Write a synthetic GlobalBank's source files under ``out_uri`` (file:// or s3://).
+
+    With ``core_db`` the core banking is a real database: each day's new customers and
+    accounts are inserted there and the day's customer changes applied there (the extracts are
+    still written), instead of writing ``customer_changes.jsonl`` (see ``generator.core_db``).
 
     >>> report = generate_bank("/tmp/landing", GeneratorConfig(customers=300, days=3))
     >>> report.bad_records
     0
     """
-    return _Run(out_uri, config or GeneratorConfig(), s3_endpoint_url).run()
+    return _Run(out_uri, config or GeneratorConfig(), s3_endpoint_url, core_db).run()

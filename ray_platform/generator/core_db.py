@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ray_platform.errors import ServiceError
+from ray_platform.services.postgres import SCHEMA_SQL
 
 CUSTOMER_COLUMNS: tuple[str, ...] = (
     "customer_id", "first_name", "last_name", "email", "phone", "date_of_birth", "national_id",
@@ -34,42 +35,6 @@ ACCOUNT_COLUMNS: tuple[str, ...] = (
     "currency", "iban",
 )  # fmt: skip
 """Columns of ``core.accounts``."""
-
-SCHEMA_SQL = """
-CREATE SCHEMA IF NOT EXISTS core;
-CREATE TABLE IF NOT EXISTS core.customers (
-    customer_id text PRIMARY KEY,
-    first_name text NOT NULL,
-    last_name text NOT NULL,
-    email text,
-    phone text,
-    date_of_birth date,
-    national_id text,
-    address_line text,
-    city text,
-    postcode text,
-    country text NOT NULL,
-    region text NOT NULL,
-    iban text,
-    segment text NOT NULL,
-    kyc_risk_rating text NOT NULL,
-    status text NOT NULL,
-    created_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS core.accounts (
-    account_id text PRIMARY KEY,
-    customer_id text NOT NULL,
-    account_type text NOT NULL,
-    status text NOT NULL,
-    open_date date NOT NULL,
-    product_code text,
-    currency text NOT NULL,
-    iban text
-);
-ALTER TABLE core.customers REPLICA IDENTITY FULL;
-ALTER TABLE core.accounts REPLICA IDENTITY FULL;
-"""
-"""The core-banking schema; customers carry no foreign key to accounts (purges delete them)."""
 
 
 class CoreBankingDB:
@@ -91,7 +56,7 @@ class CoreBankingDB:
     def create_schema(self) -> None:
         """Create ``core.customers`` and ``core.accounts`` unless they exist."""
         with self._connect() as con:
-            con.execute(SCHEMA_SQL)
+            con.execute(SCHEMA_SQL.read_text())
 
     def insert_customers(self, customers: Iterable[Mapping[str, Any]]) -> int:
         """Insert customers (a bank's initial load, in one transaction); returns the count."""

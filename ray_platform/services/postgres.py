@@ -3,7 +3,8 @@
 The cluster lives in ``<settings.home>/postgres/data`` (created with ``initdb`` on first start),
 listens on ``settings.postgres_address`` (127.0.0.1:5433; 5432 is left to a system server) and
 logs to ``<settings.home>/postgres/postgres.log``. It is configured for Debezium: ``wal_level =
-logical`` and room for replication slots. Authentication is ``trust`` on loopback only, the
+logical`` and room for replication slots; every start applies ``cluster/postgres/schema.sql``
+(the ``core`` schema of database ``core``). Authentication is ``trust`` on loopback only, the
 same trade as the other embedded services: a development database, never a production one.
 
 PostgreSQL refuses to run as root (CI runs as root), so the server runs as the ``postgres`` OS
@@ -34,6 +35,9 @@ USER = "gbank"
 """The superuser ``initdb`` creates; Debezium needs its REPLICATION right."""
 DATABASE = "core"
 """The core-banking database."""
+
+SCHEMA_SQL = Path(__file__).resolve().parents[2] / "cluster" / "postgres" / "schema.sql"
+"""The core-banking schema, applied at every start (idempotent)."""
 
 _PG_ROOT = Path("/usr/lib/postgresql")
 _SERVER_CONF = """
@@ -177,6 +181,9 @@ class PostgresServer(LocalService):
             found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
             if found.fetchone() is None:
                 con.execute(f"CREATE DATABASE {DATABASE}")
+        # Debezium's publication lists the captured tables, so they must exist before it starts.
+        with psycopg.connect(self.dsn(), autocommit=True) as con:
+            con.execute(SCHEMA_SQL.read_text())
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + self.start_timeout
