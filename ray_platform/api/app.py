@@ -24,7 +24,7 @@ import logging
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
@@ -120,6 +120,8 @@ def caller(
 
 
 Caller = Annotated[Principal, Depends(caller)]
+Tab = Literal["fraud", "risk", "data"]
+ReportName = Literal["basel3", "mifid2", "sox"]
 Fmt = Annotated[results.Format, Query(alias="format", description="json, csv or arrow")]
 Offset = Annotated[int, Query(ge=0, le=2**31, description="First row of the page.")]
 Limit = Annotated[int, Query(ge=1, le=results.MAX_PAGE, description="Rows per page.")]
@@ -269,14 +271,14 @@ def create_app(
     @app.get("/api/reports/{name}/{date}", responses=ERRORS, tags=["reports"])
     def report(
         who: Caller,
-        name: Annotated[str, PathParam(max_length=50)],
+        name: Annotated[ReportName, PathParam()],
         date: Annotated[str, PathParam(pattern=DATE)],
     ) -> dict[str, Any]:
         """A regulatory report's summary (``gbank report NAME --date D`` writes it)."""
         return _report(who, name, date, s)
 
     @app.get("/api/dashboard/{tab}", responses=ERRORS, tags=["dashboard"])
-    def dashboard_tab(who: Caller, tab: Annotated[str, PathParam(max_length=20)]) -> Any:
+    def dashboard_tab(who: Caller, tab: Annotated[Tab, PathParam()]) -> Any:
         """The numbers of one dashboard tab (fraud, risk, data) as the caller may see them."""
         return JSONResponse(board.tab(tab, who))
 

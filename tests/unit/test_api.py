@@ -205,9 +205,8 @@ def test_report_summary_is_served_to_roles_that_may_read_it(
         fh.write(json.dumps(summary).encode())
     assert client.get(path, headers=bearer(lake, "risk_manager")).json() == summary
     assert client.get(path, headers=bearer(lake, "analyst")).status_code == 403
-    assert (
-        client.get(f"/api/reports/nope/{day}", headers=bearer(lake, "analyst")).status_code == 404
-    )
+    nope = client.get(f"/api/reports/nope/{day}", headers=bearer(lake, "analyst"))
+    assert nope.status_code == 422 and "basel3" in nope.json()["message"]
 
 
 def test_query_timeout_interrupts_and_answers_504(lake: Settings) -> None:
@@ -262,7 +261,7 @@ def test_dashboard_tabs_follow_the_policy(client: TestClient, lake: Settings) ->
     risk = client.get("/api/dashboard/risk", headers=bearer(lake, "business_user")).json()
     assert "denied" in risk["stress"] and "denied" in risk["backtest"]
     assert risk["var_trend"]["rows"] and all(r["var"] is None for r in risk["var_trend"]["rows"])
-    assert client.get("/api/dashboard/nope", headers=bearer(lake, "analyst")).status_code == 404
+    assert client.get("/api/dashboard/nope", headers=bearer(lake, "analyst")).status_code == 422
 
 
 def test_dashboard_numbers_come_from_the_lake(client: TestClient, lake: Settings) -> None:
