@@ -99,3 +99,17 @@ class ResidencyViolation(PlatformError, PermissionError):
 
     http_status = 403
     exit_code = 3
+
+
+class SchemaIncompatible(SchemaError):
+    """The schema registry refused a producer's schema under the subject's compatibility rule."""
+
+    http_status = 409
+
+
+class UndecodableMessage(DataQualityError):
+    """A Kafka message does not decode with the schema its header names: dead-letter it."""
+
+
+class UnknownSchemaId(UndecodableMessage, LookupError):
+    """A message names a schema id the registry still does not know after retries."""

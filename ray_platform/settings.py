@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default="127.0.0.1:8083",
         description="host:port of the Kafka Connect worker's REST API (Debezium CDC).",
     )
+    schema_registry_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="Schema registry base URL (Apicurio, `gbank registry start`); the "
+        "Confluent-compatible API is under /apis/ccompat/v7.",
+    )
     fraud_config: Path = Field(
         default=Path("models/config/fraud_xgb.yaml"),
         description="Hyperparameters and training window of the fraud model (YAML).",
