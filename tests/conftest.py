@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.ray",
     "tests.fixtures.redis",
+    "tests.fixtures.registry",
     "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.connect",

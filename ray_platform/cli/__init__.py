@@ -28,6 +28,7 @@ from ray_platform.cli import (
     mlflow_ui,
     ops,
     regions,
+    registry,
     report,
     retention,
     sql,
@@ -64,6 +65,7 @@ app.add_typer(retention.app, name="retention")
 app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
 app.add_typer(regions.app, name="regions")
+app.add_typer(registry.app, name="registry")
 app.command("backfill")(ops.backfill)
 app.command("status")(ops.status)
 app.command("backup")(backup_cli.backup_cmd)
