@@ -15,6 +15,7 @@ os.environ.setdefault("GBANK_HOME", str(REPO / ".gbank" / "test"))
 os.environ.pop("GBANK_CONFIG", None)
 
 pytest_plugins = [
+    "tests.fixtures.browser",
     "tests.fixtures.kafka",
     "tests.fixtures.ray",
     "tests.fixtures.redis",

@@ -76,7 +76,6 @@ class FraudFeed:
         c = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
             group_id=None, consumer_timeout_ms=2000, request_timeout_ms=5000,
-            api_version_auto_timeout_ms=5000,
         )  # fmt: skip
         try:
             parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]

@@ -55,8 +55,9 @@ def ensure_chromium() -> tuple[str, str]:
 class Browser(LocalService):
     """A headless Chromium driven by Selenium through the system chromedriver."""
 
-    def __init__(self, width: int = 1280, height: int = 900) -> None:
-        self.width, self.height = width, height
+    def __init__(self, width: int = 1280, height: int = 900, *, insecure_tls: bool = False) -> None:
+        # insecure_tls: accept self-signed certificates (the services' dev certificate).
+        self.width, self.height, self.insecure_tls = width, height, insecure_tls
         self.driver: Any = None
 
     def start(self) -> bool:
@@ -76,6 +77,7 @@ class Browser(LocalService):
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                     "--disable-gpu", f"--window-size={self.width},{self.height}"):  # fmt: skip
             opts.add_argument(arg)
+        opts.accept_insecure_certs = self.insecure_tls
         try:
             self.driver = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
         except Exception as exc:  # selenium's errors share no useful base
