@@ -176,9 +176,9 @@ const RENDER = {
     const q = denied(d.quality);
     const fresh = q || bars("freshness", d.quality.rows.filter((r) => r.check === "freshness")
       .map((r) => ({ label: r.table, short: r.table.split("/").pop().slice(0, 10), value: r.metric })));
-    const checks = q || table("quality", d.quality.rows, [["table", "table"], ["check", "check"], ["passed", "result", passed], ["metric", "metric"], ["threshold", "threshold"], ["day", "day"]]);
+    const checks = q || table("quality", d.quality.rows, [["table", "table"], ["check", "check"], ["passed", "result", passed], ["metric", "metric"], ["threshold", "threshold"]]);
     const runs = denied(d.dag_runs) || table("dag_runs", d.dag_runs.rows,
-      [["business_date", "date"], ["status", "status", status], ["done", "steps done"], ["steps", "steps"], ["failed", "failed"], ["ended_at", "ended"]]);
+      [["business_date", "date"], ["status", "status", status], ["done", "steps done"], ["steps", "steps"], ["failed", "failed"], ["ended_at", "ended (UTC)", (v) => esc(v ? v.slice(0, 16).replace("T", " ") : "–")]]);
     return [
       card("freshness", "Freshness: hours since newest data", fresh),
       card("runs", "Last daily DAG runs", runs),
