@@ -13,6 +13,14 @@ between writing files and appending their rows leaves files no row covers; the r
 same offsets again and overwrites them, so no offset is ever registered twice. Readers of bronze
 must take the files the offsets table lists, not every file in the folder.
 
+Values in the Confluent Avro wire format (first byte 0) are decoded by their schema id
+(:mod:`ray_platform.avro_codec`) and landed as one JSON object per line, the form the JSON
+producers send and silver parses; every other value lands byte for byte. An Avro value that does
+not decode, or whose schema id the registry still does not know after retries, goes to
+``<topic>.dlq`` (original key and bytes, the reason in the ``error`` header, the source position
+in ``source.*`` headers) before the offsets are recorded: never dropped, and a rerun after a crash
+may dead-letter it a second time, never zero times.
+
 Example::
 
     from ray_platform.lake.kafka_landing import land_topic
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -32,7 +41,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ray_platform.errors import NotFound, ServiceError
+from ray_platform.avro_codec import AvroDecoder
+from ray_platform.errors import NotFound, ServiceError, UndecodableMessage
 from ray_platform.lake import layout
 from ray_platform.lake.bronze import new_run_id
 from ray_platform.settings import Settings, get_settings
@@ -107,6 +117,8 @@ def land_topic(
     from ray_platform.governance.crypto import bronze_writer  # lazily: governance imports lake
 
     consumer = _consumer(s)
+    decoder = AvroDecoder(settings=s)
+    dead: list[tuple[Any, str]] = []
     try:
         from kafka import TopicPartition
 
@@ -133,7 +145,9 @@ def land_topic(
             )
             out = bronze_writer(lake, path, stream_source(topic), path, s)  # sealed if personal
             with out:  # overwrites only a file no offsets row covers
-                count, size, sha = _copy_range(consumer, tp, start, end, out, timeout_s)
+                count, size, sha = _copy_range(
+                    consumer, tp, start, end, out, timeout_s, decoder, dead
+                )
             rows.append(
                 LandedBatch(
                     topic, tp.partition, start, end, count, path, sha, size, day, run,
@@ -142,9 +156,38 @@ def land_topic(
             )  # fmt: skip
     finally:
         consumer.close()
+    if dead:
+        _dead_letter(topic, dead, s)
     if rows:
         _commit(tables, topic, rows)
     return rows
+
+
+def _dead_letter(topic: str, dead: list[tuple[Any, str]], s: Settings) -> None:
+    """Send undecodable records to ``<topic>.dlq`` and wait for every acknowledgement."""
+    from ray_platform.services.kafka import KafkaBroker
+    from ray_platform.streaming import producer
+
+    dlq = f"{topic}.dlq"
+    KafkaBroker(s).ensure_topics([dlq])
+    with producer(s) as prod:
+        futures = [
+            prod.send(  # type: ignore[attr-defined]
+                dlq,
+                key=r.key,
+                value=r.value,
+                headers=[
+                    ("error", reason[:2000].encode()),
+                    ("source.topic", r.topic.encode()),
+                    ("source.partition", str(r.partition).encode()),
+                    ("source.offset", str(r.offset).encode()),
+                ],
+            )
+            for r, reason in dead
+        ]
+        for fut in futures:
+            fut.get(timeout=30)
+    log.warning("%s: %d undecodable records sent to %s", topic, len(dead), dlq)
 
 
 def landed_offsets(tables: TableStore, topic: str) -> dict[int, int]:
@@ -200,9 +243,19 @@ def _consumer(s: Settings) -> Any:
 
 
 def _copy_range(
-    consumer: Any, tp: Any, start: int, end: int, out: Any, timeout_s: float
+    consumer: Any,
+    tp: Any,
+    start: int,
+    end: int,
+    out: Any,
+    timeout_s: float,
+    decoder: AvroDecoder,
+    dead: list[tuple[Any, str]],
 ) -> tuple[int, int, str]:
-    """Write the values of offsets ``[start, end]`` of ``tp``; returns (records, bytes, sha256)."""
+    """Write the values of offsets ``[start, end]`` of ``tp``; returns (records, bytes, sha256).
+
+    Avro values are written decoded, as JSON; those that do not decode are appended to ``dead``.
+    """
     consumer.assign([tp])
     consumer.seek(tp, start)
     digest, count, size = hashlib.sha256(), 0, 0
@@ -221,6 +274,13 @@ def _copy_range(
             if record.value is None:  # a tombstone carries no payload to land
                 continue
             line = record.value + b"\n"
+            if record.value[:1] == b"\x00":
+                try:
+                    body = decoder.decode(record.value)
+                except UndecodableMessage as exc:
+                    dead.append((record, f"{type(exc).__name__}: {exc}"))
+                    continue
+                line = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
             out.write(line)
             digest.update(line)
             count, size = count + 1, size + len(line)
