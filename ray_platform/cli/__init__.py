@@ -34,6 +34,7 @@ from ray_platform.cli import (
     sql,
 )
 from ray_platform.cli import backup as backup_cli
+from ray_platform.cli import postgres as postgres_cli
 from ray_platform.cli import serve as serve_cli
 from ray_platform.errors import PlatformError
 
@@ -66,6 +67,7 @@ app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
 app.add_typer(regions.app, name="regions")
 app.add_typer(registry.app, name="registry")
+app.add_typer(postgres_cli.app, name="postgres")
 app.command("backfill")(ops.backfill)
 app.command("status")(ops.status)
 app.command("backup")(backup_cli.backup_cmd)
