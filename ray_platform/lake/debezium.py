@@ -33,6 +33,10 @@ from ray_platform.settings import Settings
 
 CDC_STREAMS: dict[str, str] = {"customer_changes": "cdc.core.customers"}
 """Silver table -> the Debezium topic whose landed batches feed it (``run_silver`` argument)."""
+LANDED_TOPICS: tuple[str, ...] = ("cdc.core.customers", "cdc.core.accounts")
+"""Every topic the connector writes; all are landed in bronze. Silver applies the customers'
+changes; accounts still come to silver from the core-banking extracts (the generator never
+changes or deletes an account, and every new one is in its day's extract)."""
 
 DATE_COLUMNS = frozenset({"date_of_birth", "open_date"})
 """Columns of the core-banking tables typed ``date`` (``generator.core_db``)."""
@@ -119,7 +123,7 @@ def land_core_changes(
     from ray_platform.lake.kafka_landing import land_topic
 
     landed = {}
-    for topic in CDC_STREAMS.values():
+    for topic in LANDED_TOPICS:
         batches = land_topic(topic, ingest_date=ingest_date, run_id=run_id, settings=settings)
         landed[topic] = sum(b.record_count for b in batches)
     return landed

@@ -19,7 +19,7 @@ import pytest
 from ray_platform.generator import GeneratorConfig, generate_bank
 from ray_platform.generator.core_db import CoreBankingDB
 from ray_platform.lake import bronze, layout
-from ray_platform.lake.debezium import CDC_STREAMS, land_core_changes
+from ray_platform.lake.debezium import CDC_STREAMS, LANDED_TOPICS, land_core_changes
 from ray_platform.lake.kafka_landing import OFFSETS_SCHEMA, read_offsets
 from ray_platform.lake.silver import run_silver
 from ray_platform.settings import load_settings
@@ -65,13 +65,13 @@ def _start_lake_at_topic_end(settings, topic: str) -> None:
         )
 
 
-def _landed(settings) -> list[dict]:
-    """Every change event this lake has landed, in landing order."""
+def _landed(settings, topic: str = TOPIC) -> list[dict]:
+    """Every change event of ``topic`` this lake has landed, in landing order."""
     from ray_platform.governance.crypto import read_bronze
 
     storage = storage_for(settings.lake_uri)
     out = []
-    for path in read_offsets(settings, TOPIC).column("bronze_path").to_pylist():
+    for path in read_offsets(settings, topic).column("bronze_path").to_pylist():
         if path:
             data = read_bronze(storage, path, settings)
             out += [json.loads(line) for line in data.splitlines() if line.strip()]
@@ -133,7 +133,8 @@ def bank(connect_worker, postgres_server, tmp_path_factory):
     settings = load_settings(home=tmp_path_factory.mktemp("cdc-lake"))
     with postgres_server.connect() as con:  # the generator numbers customers from 1 each time
         con.execute("TRUNCATE core.customers, core.accounts")
-    _start_lake_at_topic_end(settings, TOPIC)
+    for topic in LANDED_TOPICS:
+        _start_lake_at_topic_end(settings, topic)
     db = CoreBankingDB(postgres_server.dsn())
     generate_bank(settings.landing_uri, CONFIG, core_db=db)
     bronze.land_landing_date(TODAY, sources=["core_banking"], settings=settings)
@@ -144,6 +145,23 @@ def bank(connect_worker, postgres_server, tmp_path_factory):
     )
     _run_lake(settings)
     return settings, db, ids
+
+
+def test_accounts_stream_to_their_own_topic(bank, postgres_server):
+    settings, _, _ = bank
+    with postgres_server.connect() as con:
+        accounts = {r[0] for r in con.execute("SELECT account_id FROM core.accounts")}
+    assert accounts
+    # Landed already by the fixture's last landing, or on a later one.
+    deadline = time.monotonic() + 30
+    while True:
+        land_core_changes(TODAY, settings)
+        landed = [e for e in _landed(settings, "cdc.core.accounts") if e["op"] == "c"]
+        if {e["after"]["account_id"] for e in landed} >= accounts or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    assert {e["after"]["account_id"] for e in landed} == accounts
+    assert all(isinstance(e["after"]["open_date"], int) for e in landed)  # raw: days since 1970
 
 
 def test_update_reaches_silver_and_opens_a_version_delete_closes_it(bank):
