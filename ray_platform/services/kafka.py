@@ -42,6 +42,9 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     "transactions.dlq",
     "dq-alerts",
     "ops-alerts",
+    "trades",
+    "market-data",
+    "risk-alerts",
 )
 """Topics the platform reads and writes; ``start()`` creates them."""
 
