@@ -11,6 +11,12 @@ in the store itself, which made it the largest cost of an HTTP score. So the ada
 configured Feast online store's own ``online_read`` (SQLite or Redis, Feast's code and key
 serialisation) once per view and converts the values itself; a unit test checks it returns
 exactly what ``get_online_features`` returns. Defaults are left to the scorer.
+
+For the SQLite store even ``online_read`` was most of a Kafka batch's cost: its connection
+parses every row's ``event_ts`` into a datetime (the scorer never uses it) and each value goes
+through Feast's generic type conversion. :class:`SqliteViews` runs the same query on the same
+file and table with Feast's key serialisation, selects only what is used and decodes the
+scalar values directly: a third of the time per transaction. The same contract test covers it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class FeastFeatures:
         self.store = store or online_store_for(settings)
         self._refs: list[str] | None = None
         self._views: list[tuple[Any, list[str], list[str]]] = []
+        self._sqlite: SqliteViews | None = None
 
     @property
     def kind(self) -> str:
@@ -67,11 +74,18 @@ class FeastFeatures:
             self.load()
         fs = self.store.feast
         online = fs._get_provider().online_store
+        if self._sqlite is None and self.kind == "sqlite":
+            self._sqlite = SqliteViews(fs.config, online)
         out: list[dict[str, Any]] = [{} for _ in rows]
         for view, keys, names in self._views:
             # A Kafka batch repeats customers, merchants and cards: read each entity once.
             wanted = [tuple(str(r.get(k) or "") for k in keys) for r in rows]
             unique = list(dict.fromkeys(wanted))
+            if self._sqlite is not None:
+                found = self._sqlite.read(view, keys, names, unique)
+                for i, key in enumerate(wanted):
+                    out[i].update(found[key])
+                continue
             entity_keys = [
                 EntityKey(join_keys=keys, entity_values=[Value(string_val=v) for v in key])
                 for key in unique
@@ -98,3 +112,83 @@ class FeastFeatures:
         ).to_dict()
         names = [k for k in got if k not in rows[0]]
         return [{n: got[n][i] for n in names} for i in range(len(rows))]
+
+
+# Value fields the scorer's views use, read straight off the proto; anything else (timestamps,
+# lists) goes through Feast's own conversion.
+_SCALARS = frozenset(
+    ("int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val", "bytes_val")
+)
+
+
+class SqliteViews:
+    """Feast's SQLite online tables read directly: same file, tables and key encoding."""
+
+    def __init__(self, config: Any, online: Any, cache_keys: int = 200_000) -> None:
+        import sqlite3
+
+        from feast.infra.online_stores.sqlite import _quote_id, _table_id
+
+        self.config = config
+        path = online._get_db_path(config)
+        # Plain types: no per-row timestamp parsing. Read-only, so it cannot write the store.
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        versioning = config.registry.enable_online_feature_view_versioning
+        self._table = lambda view: _quote_id(_table_id(config.project, view, versioning))
+        self._keys: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
+        self._cache_keys = cache_keys
+
+    def _key(self, names: tuple[str, ...], values: tuple[str, ...]) -> bytes:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        k = (names, values)
+        got = self._keys.get(k)
+        if got is None:
+            if len(self._keys) >= self._cache_keys:
+                self._keys.clear()
+            proto = EntityKey(
+                join_keys=list(names), entity_values=[Value(string_val=v) for v in values]
+            )
+            got = self._keys[k] = serialize_entity_key(
+                proto,
+                entity_key_serialization_version=self.config.entity_key_serialization_version,
+            )
+        return got
+
+    def read(
+        self,
+        view: Any,
+        keys: Sequence[str],
+        names: Sequence[str],
+        entities: Sequence[tuple[str, ...]],
+    ) -> dict[tuple[str, ...], dict[str, Any]]:
+        """Each entity's values of ``names`` in ``view`` (all None for an unknown entity)."""
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        key_names = tuple(keys)
+        encoded = {self._key(key_names, e): e for e in entities}
+        got: dict[bytes, dict[str, Any]] = {}
+        wanted = set(names)
+        if encoded:
+            rows = self.conn.execute(
+                f"SELECT entity_key, feature_name, value FROM {self._table(view)} "
+                f"WHERE entity_key IN ({','.join('?' * len(encoded))})",
+                list(encoded),
+            ).fetchall()
+            for ek, name, blob in rows:
+                if name not in wanted:
+                    continue
+                v = Value.FromString(blob)
+                kind = v.WhichOneof("val")
+                if kind is None or kind == "null_val":
+                    value = None
+                elif kind in _SCALARS:
+                    value = getattr(v, kind)
+                else:
+                    value = feast_value_type_to_python_type(v)
+                got.setdefault(ek, {})[name] = value
+        empty = dict.fromkeys(names)
+        return {e: empty | got.get(ek, {}) for ek, e in encoded.items()}

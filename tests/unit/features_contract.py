@@ -86,14 +86,20 @@ class OnlineStoreContract:
         # it must return exactly what Feast's get_online_features does, unknown entities too.
         from serve.features import FeastFeatures
 
+        from ray_platform.tables import table_store
+
         feats = FeastFeatures(settings, store)
         known = self._row(settings)
+        keys = ("customer_id", "card_id", "merchant_id", "device_id")
+        # A batch as Kafka delivers it: many entities, repeats, one unknown in the middle.
+        txns = table_store(settings).read("silver/card_transactions").to_pylist()[:60]
         rows = [
-            {k: known[k] or "" for k in ("customer_id", "card_id", "merchant_id", "device_id")},
+            {k: known[k] or "" for k in keys},
             {"customer_id": "NOBODY", "card_id": "NOCARD", "merchant_id": "NOM", "device_id": ""},
+            *({k: t[k] or "" for k in keys} for t in txns + txns[:10]),
         ]
         fast, reference = feats.stored(rows), feats.stored_via_feature_store(rows)
-        assert len(fast) == len(reference) == 2
+        assert len(fast) == len(reference) == len(rows)
         pairs = enumerate(zip(fast, reference, strict=True))
         diff = [(i, k, f.get(k), r.get(k)) for i, (f, r) in pairs
                 for k in set(f) | set(r) if f.get(k) != r.get(k)]  # fmt: skip
