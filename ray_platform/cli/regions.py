@@ -51,12 +51,20 @@ def show() -> None:
 
 
 @app.command("env")
-def env(region: str = typer.Argument(..., help="us, eu or apac.")) -> None:
+def env(
+    region: str = typer.Argument(..., help="us, eu or apac."),
+    runtime_env: bool = typer.Option(
+        False, "--runtime-env", help="All settings as `ray job submit --runtime-env-json`."
+    ),
+) -> None:
     """The GBANK_* variables that point the platform's jobs at one region's roots."""
     from ray_platform.ops.residency import region_settings
     from ray_platform.settings import get_settings
 
     rs = region_settings(get_settings(), _regions([region])[0])
+    if runtime_env:
+        typer.echo(json.dumps({"env_vars": rs.as_env()}))
+        return
     for name in ("region", "lake_uri", "landing_uri"):
         typer.echo(f"GBANK_{name.upper()}={getattr(rs, name)}")
 
@@ -80,15 +88,24 @@ def etl(
     region: list[str] | None = typer.Option(  # noqa: B008 (a repeatable option)
         None, "--region", help="Region(s); default all."
     ),
+    ray: bool = typer.Option(
+        False, "--ray", help="Submit the lake_etl job per region to the Ray cluster."
+    ),
 ) -> None:
-    """Route each date, then run the lake ETL in-process in each region against its own roots.
+    """Route each date, then run the lake ETL in each region against its own roots.
 
-    On a cluster, submit the lake_etl job per region with `gbank regions env <region>`.
+    In-process by default; with --ray, the existing lake_etl job once per region.
     """
-    from ray_platform.ops.residency import run_regions_day
+    from ray_platform.ops.residency import run_regions_day, submit_regions_day
 
     regions = _regions(region)
     for day in _days(date, end):
+        if ray:
+            for r, run in submit_regions_day(day, regions=regions).items():
+                typer.echo(
+                    json.dumps({"region": r, "job": run.submission_id, **(run.result or {})})
+                )
+            continue
         reports = run_regions_day(day, regions=regions, use_ray=False)
         for r, report in reports.items():
             typer.echo(json.dumps({"region": r, **report.summary()}))

@@ -44,6 +44,7 @@ from ray_platform.tables import table_store
 
 if TYPE_CHECKING:
     from ray_platform.lake.pipeline import LakeDayReport
+    from ray_platform.services.jobs import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -392,5 +393,35 @@ def run_regions_day(
     route_landing_date(business_date, s)
     return {
         r: run_lake_day(business_date, region_settings(s, r), kafka_topic=None, use_ray=use_ray)
+        for r in regions
+    }
+
+
+def submit_regions_day(
+    business_date: dt.date,
+    settings: Settings | None = None,
+    *,
+    regions: tuple[str, ...] = REGIONS,
+    timeout_s: float = 3600,
+) -> dict[str, JobRun]:
+    """Route ``business_date``, then submit the existing ``lake_etl`` job once per region.
+
+    Each job gets the region's settings in its runtime environment, so it is the same job with
+    another lake; raises :class:`ray_platform.services.jobs.JobFailed` if one fails.
+    """
+    from ray_platform.services.jobs import submit_job
+
+    s = settings or get_settings()
+    route_landing_date(business_date, s)
+    day = business_date.isoformat()
+    return {
+        r: submit_job(
+            "ray_platform.jobs.lake_etl",
+            "--date",
+            day,
+            "--no-kafka",
+            settings=region_settings(s, r),
+            timeout_s=timeout_s,
+        )
         for r in regions
     }
