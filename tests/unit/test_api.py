@@ -287,3 +287,32 @@ def test_dashboard_numbers_come_from_the_lake(client: TestClient, lake: Settings
     assert sum(b["count"] for b in fraud["score_distribution"]) == 16
     assert fraud["score_distribution"][0]["count"] == 10
     assert fraud["model"] == {"version": "7", "source": "newest score on the scores topic"}
+
+
+def test_detached_service_serves_the_lake_and_stops(lake: Settings) -> None:
+    import socket
+    import urllib.request
+
+    from ray_platform.api import ApiService
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = load_settings(home=lake.home, api_address=f"127.0.0.1:{port}")
+    service = ApiService(s, tls=False)
+    assert service.start() is True
+    try:
+        assert service.start() is False  # already answering
+        assert service.url == f"http://127.0.0.1:{port}/dashboard"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/query", data=json.dumps({"sql": VAR_SQL}).encode(),
+            headers={**bearer(s, "data_engineer"), "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = json.loads(r.read())
+        assert (
+            body["total_rows"] == wsql.query(VAR_SQL, s, Principal("x", "data_engineer")).num_rows
+        )
+    finally:
+        assert service.stop() is True
+    assert not service.ping()
