@@ -75,7 +75,7 @@ def route(
     end: str | None = typer.Option(None, "--end", help="Last date of a range (inclusive)."),
 ) -> None:
     """Split the landing zone's files for each date into the regions' landing zones."""
-    from ray_platform.ops.residency import route_landing_date
+    from ray_platform.ops.routing import route_landing_date
 
     for day in _days(date, end):
         typer.echo(json.dumps(route_landing_date(day).summary()))

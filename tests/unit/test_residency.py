@@ -21,6 +21,7 @@ from ray_platform.lake.pipeline import run_lake_day
 from ray_platform.lake.tokens import token_key
 from ray_platform.ops import replication as rep
 from ray_platform.ops import residency as res
+from ray_platform.ops import routing
 from ray_platform.settings import load_settings
 from ray_platform.tables import table_store
 from tests.unit.residency_scan import REGION_OF, region_root, region_values, scan
@@ -37,7 +38,7 @@ def bank(tmp_path_factory):
                           instruments=20, counterparties=5, new_customer_rate=0.05,
                           change_rate=0.05, interaction_rate=0.2)  # fmt: skip
     generate_bank(settings.landing_uri, cfg)
-    routes = [res.route_landing_date(d, settings) for d in DAYS]
+    routes = [routing.route_landing_date(d, settings) for d in DAYS]
     etl = {d: res.run_regions_day(d, settings, use_ray=False) for d in DAYS}
     replication = rep.replicate(settings)
     for d in DAYS:  # the same bank through the one-lake deployment, as the reference
@@ -114,7 +115,7 @@ def test_routing_again_writes_the_same_files(bank):
     settings, *_ = bank
     landing = {r: region_root(settings, r) / "landing" for r in res.REGIONS}
     before = {p: p.read_bytes() for r in landing.values() for p in r.rglob("*") if p.is_file()}
-    res.route_landing_date(DAYS[1], settings)
+    routing.route_landing_date(DAYS[1], settings)
     after = {p: p.read_bytes() for r in landing.values() for p in r.rglob("*") if p.is_file()}
     assert after == before
 
