@@ -58,7 +58,11 @@ function open(tab) {
   timer = setInterval(refresh, REFRESH_MS);
 }
 
+let busy = false;  // a slow answer must not pile requests up behind it
+
 async function refresh() {
+  if (busy) return;
+  busy = true;
   const tab = current;
   try {
     const data = await api(`/api/dashboard/${tab}`);
@@ -72,6 +76,9 @@ async function refresh() {
   } catch (err) {
     $("#error").textContent = err.message;
     if (err.status === 401) { clearInterval(timer); token = null; sessionStorage.removeItem("gbank-token"); location.reload(); }
+  } finally {
+    busy = false;
+    if (tab !== current) setTimeout(refresh, 0);  // the tab changed while this one loaded
   }
 }
 
