@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 TAIL = 5_000
 """Records read from the end of each partition."""
 CACHE_S = 3.0
+ERROR_RETRY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,11 @@ class FraudFeed:
     def records(self) -> FraudRecords:
         """The newest scores and alerts (at most :data:`CACHE_S` old)."""
         with self._lock:
-            if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
-                return self._cached[1]
+            if self._cached:
+                age, last = time.monotonic() - self._cached[0], self._cached[1]
+                # a broker that is down costs a connection timeout: ask again less often
+                if age < (ERROR_RETRY_S if last.error else CACHE_S):
+                    return last
             try:
                 got = FraudRecords(self._tail(self.scores_topic), self._tail(self.alerts_topic))
             except Exception as exc:  # the broker down must not take the dashboard down
