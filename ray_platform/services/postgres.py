@@ -1,15 +1,17 @@
 """The core-banking PostgreSQL (Debian's ``postgresql`` package), run from project code.
 
-The cluster lives in ``<settings.home>/postgres/data`` (created with ``initdb`` on first start),
+The cluster lives in ``<settings.home>/postgres/data`` (created with ``initdb`` on first start;
+under ``/var/lib/postgresql/gbank/`` when root runs it from a home the postgres user cannot
+reach, such as a checkout under ``/root``),
 listens on ``settings.postgres_address`` (127.0.0.1:5433; 5432 is left to a system server) and
 logs to ``<settings.home>/postgres/postgres.log``. It is configured for Debezium: ``wal_level =
 logical`` and room for replication slots; every start applies ``cluster/postgres/schema.sql``
 (the ``core`` schema of database ``core``). Authentication is ``trust`` on loopback only, the
 same trade as the other embedded services: a development database, never a production one.
 
-PostgreSQL refuses to run as root (CI runs as root), so the server runs as the ``postgres`` OS
-user that Debian's package creates; as any other user it runs as that user. When the binaries
-are missing, :meth:`start` installs the package with ``apt-get``::
+PostgreSQL refuses to run as root (CI runs as root), so the server then runs as the
+``postgres`` OS user that Debian's package creates; started by any other user, it runs as that
+user. When the binaries are missing, :meth:`start` installs the package with ``apt-get``::
 
     with PostgresServer().running() as pg:
         pg.dsn()  # 'host=127.0.0.1 port=5433 user=gbank dbname=core'
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,6 +44,7 @@ SCHEMA_SQL = Path(__file__).resolve().parents[2] / "cluster" / "postgres" / "sch
 """The core-banking schema, applied at every start (idempotent)."""
 
 _PG_ROOT = Path("/usr/lib/postgresql")
+_PG_HOME = Path("/var/lib/postgresql")  # the postgres user's home in Debian's package
 _SERVER_CONF = """
 # Written by ray_platform.services.postgres; Debezium's pgoutput needs logical decoding.
 listen_addresses = '{host}'
@@ -93,7 +98,7 @@ class PostgresServer(LocalService):
         self.settings = settings or get_settings()
         host, _, port = self.settings.postgres_address.partition(":")
         self.host, self.port = host or "127.0.0.1", int(port or 5433)
-        self.dir = self.settings.home / "postgres"
+        self.dir = _cluster_dir(self.settings.home / "postgres")
         self.data = self.dir / "data"
         self.log_file = self.dir / "postgres.log"
         self.start_timeout = start_timeout
@@ -220,6 +225,24 @@ class PostgresServer(LocalService):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cluster_dir(wanted: Path) -> Path:
+    """``wanted``, unless root runs it and the postgres user could not reach it.
+
+    A checkout under ``/root`` (mode 700) is out of the postgres user's reach; the cluster then
+    lives under that user's home, ``/var/lib/postgresql/gbank/<hash of wanted>``, one per
+    GBANK_HOME. Decided from permission bits alone, so the answer is the same before and after
+    the package (and its user) is installed.
+    """
+    if os.geteuid() != 0:
+        return wanted
+    full = wanted.resolve()
+    for folder in (full, *full.parents):
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            digest = hashlib.sha256(str(full).encode()).hexdigest()[:12]
+            return _PG_HOME / "gbank" / digest
+    return wanted
 
 
 def _chown(path: Path) -> None:
