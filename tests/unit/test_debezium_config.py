@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from ray_platform.lake.debezium import CDC_STREAMS, LANDED_TOPICS
 from ray_platform.services.connect import CDC_TOPICS, ConnectWorker
-from ray_platform.services.postgres import SCHEMA_SQL, PostgresServer
+from ray_platform.services.postgres import SCHEMA_SQL, PostgresServer, _cluster_dir
 from ray_platform.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -58,4 +61,17 @@ def test_worker_properties_render_every_placeholder(settings):
 def test_postgres_dsn_follows_the_settings(settings):
     server = PostgresServer(settings)
     assert server.dsn() == "host=127.0.0.1 port=5999 user=gbank dbname=core"
-    assert server.data == settings.home / "postgres" / "data"
+    assert server.data == server.dir / "data"
+
+
+def test_cluster_moves_out_of_a_home_the_postgres_user_cannot_reach(tmp_path):
+    open_home = Path("/tmp") / f"gbank-unit-{os.getpid()}" / "postgres"  # /tmp is world-x
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    moved = _cluster_dir(closed / "postgres")
+    assert _cluster_dir(open_home) == open_home
+    if os.geteuid() == 0:  # the server runs as the postgres user only when root starts it
+        assert moved.parent == Path("/var/lib/postgresql/gbank")
+        assert moved == _cluster_dir(closed / "postgres")  # stable: one cluster per home
+    else:
+        assert moved == closed / "postgres"
