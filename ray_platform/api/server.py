@@ -36,7 +36,7 @@ def _config(settings: Settings, tls: bool, **app_options: Any) -> Any:
     ssl = uvicorn_ssl_options(settings) if tls else {}
     return uvicorn.Config(
         create_app(settings, **app_options), host=host or "127.0.0.1", port=int(port),
-        log_level="warning", **ssl,
+        log_level="warning", timeout_graceful_shutdown=3, **ssl,
     )  # fmt: skip
 
 
