@@ -78,7 +78,13 @@ class MonitorLoop:
             self.consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the lazy seeks now, so "from now" means from this call
             self.consumer.position(tp)
-        self.producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks=1, linger_ms=0)
+        from ray_platform.services.kafka import KafkaBroker
+
+        # The broker creates no topic on first use: a send to a missing DLQ would block.
+        KafkaBroker(s).ensure_topics([f"{trades_topic}.dlq", f"{market_topic}.dlq"])
+        self.producer = KafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, acks=1, linger_ms=0, max_block_ms=10_000
+        )
         self.stats = {"trades": 0, "market": 0, "alerts": 0, "dlq": 0, "polls": 0}
 
     def step(self) -> int:
