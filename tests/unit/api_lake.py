@@ -19,6 +19,7 @@ from functools import cache
 
 import pyarrow as pa
 
+from ray_platform.api.fraud import FraudFeed, FraudRecords
 from ray_platform.governance.dq import _RESULTS_SCHEMA, RESULTS_TABLE
 from ray_platform.ops.runs import RunLog, StepRecord
 from ray_platform.risk.engine import BACKTEST_SCHEMA, METRICS_SCHEMA, STRESS_SCHEMA
@@ -139,3 +140,27 @@ def totp_now(secret: str, at: float | None = None) -> str:
     offset = digest[-1] & 0x0F
     code = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
     return f"{code:06d}"
+
+
+class StubFeed(FraudFeed):
+    """Known scores and alerts instead of the Kafka topics."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "scores-stub", "alerts-stub")
+        hour = 1_767_780_000_000  # 2026-01-07 10:00 UTC
+        decisions = {"T1": "decline", "T2": "review", "T3": "review", "T4": "decline",
+                     "T5": "review", "T6": "review"}  # fmt: skip
+        self.alerts = [
+            {"transaction_id": t, "fraud_probability": 0.6 + 0.05 * i, "decision": d,
+             "model_version": "7", "ts_ms": hour + (i // 4) * 3_600_000}
+            for i, (t, d) in enumerate(decisions.items())
+        ]  # fmt: skip
+        low = [
+            {"transaction_id": f"L{i}", "fraud_probability": 0.01 * i, "decision": "approve",
+             "model_version": "7", "ts_ms": hour}
+            for i in range(10)
+        ]  # fmt: skip
+        self.scores = low + self.alerts
+
+    def records(self) -> FraudRecords:
+        return FraudRecords(self.scores, self.alerts)

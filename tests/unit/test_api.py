@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from ray_platform.api import create_app
 from ray_platform.api.dashboard import TABS
-from ray_platform.api.fraud import FraudFeed, FraudRecords
 from ray_platform.api.security import RateLimiter
 from ray_platform.errors import RateLimited
 from ray_platform.governance import auth
@@ -25,33 +24,10 @@ from ray_platform.settings import Settings, load_settings
 from ray_platform.storage import storage_for
 from ray_platform.warehouse import sql as wsql
 from tests.unit import api_lake
+from tests.unit.api_lake import StubFeed
 
 pytestmark = pytest.mark.unit
 VAR_SQL = "SELECT as_of, desk, var, es FROM mart_risk.var_by_desk ORDER BY as_of, desk, var"
-
-
-class StubFeed(FraudFeed):
-    """Known scores and alerts instead of the Kafka topics."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, "scores-stub", "alerts-stub")
-        hour = 1_767_780_000_000  # 2026-01-07 10:00 UTC
-        decisions = {"T1": "decline", "T2": "review", "T3": "review", "T4": "decline",
-                     "T5": "review", "T6": "review"}  # fmt: skip
-        self.alerts = [
-            {"transaction_id": t, "fraud_probability": 0.6 + 0.05 * i, "decision": d,
-             "model_version": "7", "ts_ms": hour + (i // 4) * 3_600_000}
-            for i, (t, d) in enumerate(decisions.items())
-        ]  # fmt: skip
-        low = [
-            {"transaction_id": f"L{i}", "fraud_probability": 0.01 * i, "decision": "approve",
-             "model_version": "7", "ts_ms": hour}
-            for i in range(10)
-        ]  # fmt: skip
-        self.scores = low + self.alerts
-
-    def records(self) -> FraudRecords:
-        return FraudRecords(self.scores, self.alerts)
 
 
 @pytest.fixture(scope="module")

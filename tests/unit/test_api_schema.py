@@ -16,7 +16,7 @@ from ray_platform.api import create_app
 from ray_platform.governance import auth
 from ray_platform.settings import load_settings
 from tests.unit import api_lake
-from tests.unit.test_api import StubFeed
+from tests.unit.api_lake import StubFeed
 
 pytestmark = pytest.mark.unit
 
