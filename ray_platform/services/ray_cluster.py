@@ -7,6 +7,7 @@ nodes' environment so every submitted job sees the same lake, landing zone and s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -92,6 +93,35 @@ class LocalRayCluster(LocalService):
         self._wait(lambda st: st.alive_nodes >= 2, timeout_s, "the Ray worker node")
         return True
 
+    def kill_worker_node(self) -> int:
+        """SIGKILL a worker node's raylet, as a lost machine would; returns its pid.
+
+        The node's workers, object store and agents share the raylet's fate. For the fault
+        tests: :meth:`add_worker_node` brings a replacement, as an autoscaler would.
+        """
+        import signal
+
+        for pid in _raylet_pids():
+            with contextlib.suppress(OSError):
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                gcs = [a for a in args if a.startswith(b"--gcs-address=")]
+                ours = gcs and gcs[0].endswith(f":{self.settings.ray_head_port}".encode())
+                if ours and b"--head" not in args:
+                    os.kill(pid, signal.SIGKILL)
+                    return pid
+        raise ServiceError("no worker node's raylet is running on this machine")
+
+    def add_worker_node(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start one more worker node and wait until the cluster has two alive nodes."""
+        s = self.settings
+        self._ray(
+            "start", f"--address={self.gcs_address}", "--node-ip-address=127.0.0.1",
+            f"--num-cpus={s.ray_worker_cpus}",
+            f"--object-store-memory={s.ray_object_store_mb * 1024 * 1024}",
+            "--disable-usage-stats",
+        )  # fmt: skip
+        self._wait(lambda st: st.alive_nodes >= 2, timeout_s, "the replacement worker node")
+
     def stop(self) -> None:
         """Stop every Ray node on this machine (idempotent)."""
         self._ray("stop", "--force", check=False)
@@ -129,3 +159,13 @@ class LocalRayCluster(LocalService):
                 return
             time.sleep(1.0)
         raise ServiceError(f"{what} did not come up within {timeout_s:.0f}s (see {self.log_dir})")
+
+
+def _raylet_pids() -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "raylet":
+                    out.append(int(entry.name))
+    return out

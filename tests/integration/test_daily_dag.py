@@ -156,3 +156,51 @@ def test_killed_mid_step_and_resubmitted_ends_like_a_clean_run(
     tx = table_store(settings).read(layout.silver_table("card_transactions"), columns=[
         "transaction_id"])["transaction_id"].to_pylist()  # fmt: skip
     assert len(tx) == len(set(tx)) > 0
+
+
+def test_worker_node_killed_during_etl_the_job_finishes_with_correct_tables(
+    ray_cluster, clean, tmp_path_factory
+):
+    """A worker node is lost while silver runs; Ray retries its tasks, the step is idempotent."""
+    from ray.job_submission import JobSubmissionClient
+
+    clean_settings = clean[0]
+    settings = _bank(tmp_path_factory, "dag-node-lost")
+    key = settings.home / "keys" / "token.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes((clean_settings.home / "keys" / "token.key").read_bytes())
+    client = JobSubmissionClient(ray_cluster.settings.ray_dashboard_url)
+    sid = client.submit_job(
+        entrypoint=" ".join(["python", "-m", "ray_platform.jobs.daily", *KILL_ARGS]),
+        runtime_env={"working_dir": str(REPO), "env_vars": settings.as_env()},
+    )
+    runs = RunLog(table_store(settings))
+    deadline, killed = time.monotonic() + 300, None
+    while time.monotonic() < deadline and killed is None:
+        status = str(client.get_job_status(sid).value)
+        assert status not in ("SUCCEEDED", "FAILED", "STOPPED"), client.get_job_logs(sid)[-3000:]
+        latest = runs.latest(DAY).get("silver")
+        if latest is not None and latest.status == "running":
+            killed = ray_cluster.kill_worker_node()
+        else:
+            time.sleep(0.2)
+    assert killed, "the job never reached the silver step"
+    # The lost machine is replaced, as KubeRay's autoscaler would; the job is not touched.
+    noticed = time.monotonic() + 120
+    while ray_cluster.status().alive_nodes >= 2:  # until the head notices the death
+        assert time.monotonic() < noticed, "the head never noticed the lost node"
+        time.sleep(0.5)
+    ray_cluster.add_worker_node()
+    deadline = time.monotonic() + 600
+    while str(client.get_job_status(sid).value) not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        assert time.monotonic() < deadline, "the job did not finish after the node loss"
+        time.sleep(1)
+    logs = client.get_job_logs(sid)
+    assert str(client.get_job_status(sid).value) == "SUCCEEDED", logs[-3000:]
+    day = job_result(logs)["days"][0]
+    assert day["ok"] and day["steps"]["silver"] == "succeeded"
+
+    got, want = _snapshot(table_store(settings)), _snapshot(table_store(clean_settings))
+    assert set(got) == set(want) and layout.silver_table("card_transactions") in got
+    for name in want:
+        assert got[name] == want[name], name

@@ -250,3 +250,44 @@ def test_consumer_killed_mid_stream_exactly_one_result_and_dlq(deployed, setting
     for r in dlq:
         headers = dict(r.headers)
         assert headers["error"] and headers["source.topic"].decode() == cfg.source
+
+
+def test_broker_restarted_while_consuming_loses_no_transaction(deployed, settings, kafka_broker):
+    from ray_platform.streaming import produce
+    from serve.consumer import ConsumerConfig, ConsumerGroup
+
+    tag = uuid.uuid4().hex[:6]
+    cfg = ConsumerConfig(
+        source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
+        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=100,
+    )  # fmt: skip
+    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=2)
+    txns = [sample_transaction(400_000 + i, card_id=f"R{i % 50}") for i in range(3000)]
+    records = [(t["card_id"].encode(), json.dumps(t).encode()) for t in txns]
+    produce(cfg.source, records[:1500], settings)
+    group = ConsumerGroup(cfg, settings)
+    assert group.start() == [0, 1]
+    deadline = time.monotonic() + 180
+    while sum(s.get("consumed", 0) for s in group.stats().values()) < 300:
+        assert time.monotonic() < deadline, group.stats()
+        time.sleep(0.3)
+    # The broker goes down under the consumers (they are mid-stream) and comes back.
+    assert kafka_broker.stop()
+    time.sleep(3)
+    kafka_broker.start()
+    produce(cfg.source, records[1500:], settings)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        st = group.stats()
+        consumed = sum(s["consumed"] for s in st.values())
+        if len(st) == 2 and consumed >= len(txns) and all(s["lag"] == 0 for s in st.values()):
+            break
+        time.sleep(1)
+    stats = group.stats()
+    group.stop()
+    assert all(s["lag"] == 0 for s in stats.values()), stats
+    scores = Counter(r.key.decode() for r in _read_all(settings, cfg.scores, 2))
+    assert set(scores) == {t["transaction_id"] for t in txns}, stats  # none lost
+    assert max(scores.values()) == 1  # none scored twice
+    alerts = Counter(r.key.decode() for r in _read_all(settings, cfg.alerts, 2))
+    assert not alerts or max(alerts.values()) == 1
