@@ -138,108 +138,79 @@ def ray_smoke_job(ctx: DemoContext) -> str:
     )
 
 
-def lake_etl(ctx: DemoContext) -> str:
-    """Run the daily lake job over every generated date, as one backfill job."""
-    from ray_platform.services.jobs import submit_job
-
-    first, last = ctx.dates[0].isoformat(), ctx.dates[-1].isoformat()
-    run = submit_job(
-        "ray_platform.jobs.lake_etl", "--date", first, "--end", last, settings=ctx.settings
-    )
-    days = (run.result or {}).get("days", [])
-    tables: dict[str, dict[str, int]] = {}
-    for day in days:  # type: ignore[union-attr]
-        for name, counts in day["silver"].items():
-            total = tables.setdefault(name, dict.fromkeys(counts, 0))
-            for k, v in counts.items():
-                total[k] += v
-    ctx.facts["lake"] = tables
-    tx = tables.get("card_transactions", {})
-    quarantined = sum(t["quarantined"] for t in tables.values())
-    return (
-        f"lake_etl {first}..{last} {run.status} in {run.seconds:.0f}s: "
-        f"{tx.get('written', 0):,} card transactions in silver, {quarantined:,} records "
-        f"quarantined, {tx.get('duplicates_dropped', 0):,} redeliveries dropped"
-    )
-
-
-def warehouse_load(ctx: DemoContext) -> str:
-    """Load the star schema for every generated date (one job, incremental per date)."""
-    from ray_platform.services.jobs import submit_job
-
-    first, last = ctx.dates[0].isoformat(), ctx.dates[-1].isoformat()
-    run = submit_job(
-        "ray_platform.jobs.warehouse_load", "--date", first, "--end", last, settings=ctx.settings
-    )
+def dag_backfill(ctx: DemoContext) -> str:
+    """The daily DAG up to the warehouse for every date but the last: ``gbank backfill``."""
+    from ray_platform.ops.backfill import submit_backfill
     from ray_platform.warehouse import query
 
+    if len(ctx.dates) < 2:
+        return "one business date: nothing to backfill before it"
+    first, before_last = ctx.dates[0], ctx.dates[-2]
+    run = submit_backfill(first, before_last, ctx.settings, to_step="warehouse")
+    days = (run.result or {}).get("days", [])  # type: ignore[attr-defined]
+    ok = sum(1 for d in days if d["ok"])
+    silver = sum(d["rows"].get("silver", 0) or 0 for d in days)
     counts = query(
         "SELECT (SELECT count(*) FROM warehouse.fact_transactions) AS transactions, "
-        "(SELECT count(*) FROM warehouse.fact_trades) AS trades, "
         "(SELECT count(*) FROM warehouse.dim_customer) AS customer_versions",
         ctx.settings,
     ).to_pylist()[0]
-    listed = ", ".join(f"{n:,} {t}" for t, n in counts.items())
     return (
-        f"warehouse_load {first}..{last} {run.status} in {run.seconds:.0f}s, reconciled with "
-        f"silver: {listed}; try `gbank sql --saved top_customers_by_spend`"
+        f"daily DAG {first}..{before_last} --to warehouse {run.status} in {run.seconds:.0f}s: "  # type: ignore[attr-defined]
+        f"{ok}/{len(days)} dates ok, {silver:,} rows into silver, warehouse "
+        f"{counts['transactions']:,} transactions, {counts['customer_versions']:,} customer "
+        "versions (SCD2); `gbank status`"
     )
 
 
 def fraud_features(ctx: DemoContext) -> str:
-    """Compute the fraud features from silver, apply the Feast repo, materialise online."""
+    """The fraud feature tables for the backfilled dates: the retrain's training window."""
     from ray_platform.services.jobs import submit_job
 
-    first, last = ctx.dates[0].isoformat(), ctx.dates[-1].isoformat()
+    if len(ctx.dates) < 2:
+        return "one business date: its features are the daily DAG's"
+    first, before_last = ctx.dates[0].isoformat(), ctx.dates[-2].isoformat()
     run = submit_job(
-        "ray_platform.jobs.features", "--date", last, "--start", first, settings=ctx.settings
-    )
+        "ray_platform.jobs.features", "--date", before_last, "--start", first,
+        settings=ctx.settings,
+    )  # fmt: skip
     r = run.result or {}
     rows = ", ".join(f"{k} {v:,}" for k, v in r.get("rows", {}).items())
     return f"features {run.status} in {run.seconds:.0f}s into {r.get('online_store')}: {rows}"
 
 
-def fraud_retrain(ctx: DemoContext) -> str:
-    """Retrain the fraud model on Ray Train, register it, and run the promotion gate."""
-    from ray_platform.services.jobs import submit_job
+def daily_dag(ctx: DemoContext) -> str:
+    """The whole daily DAG for the last date as one Ray job, as the nightly schedule runs it.
 
-    last = ctx.dates[-1].isoformat()
-    run = submit_job("ray_platform.jobs.fraud_retrain", "--date", last, settings=ctx.settings)
-    r = run.result or {}
-    m = r.get("metrics", {})
-    verdict = "promoted to champion" if r.get("promoted") else "not promoted"
+    Ingest, silver, gold, warehouse, risk, reports, feature materialisation, retrain and the
+    promotion gate. The demo's dates are long past, so the 06:00 reports SLA is not checked
+    (``--no-sla``): every region would alert.
+    """
+    from ray_platform.ops import RunLog
+    from ray_platform.services.jobs import submit_job
+    from ray_platform.tables import table_store
+    from ray_platform.warehouse import query
+
+    day = ctx.dates[-1]
+    run = submit_job("ray_platform.jobs.daily", "--date", day.isoformat(), "--no-sla",
+                     settings=ctx.settings, timeout_s=3600)  # fmt: skip
+    (result,) = (run.result or {}).get("days", [{}])
+    steps = ", ".join(f"{n} {st}" for n, st in result.get("steps", {}).items())
+    retrained = RunLog(table_store(ctx.settings)).latest(day).get("retrain")
+    model = retrained.detail if retrained is not None else {}
+    var = query(
+        "SELECT method, var, currency FROM warehouse.fact_risk_metrics WHERE as_of = "
+        f"DATE '{day}' AND scope = 'firm' AND confidence = 0.99 AND horizon_days = 1 "
+        "ORDER BY method",
+        ctx.settings,
+    ).to_pylist()
+    figures = ", ".join(f"{r['method']} {r['var']:,.0f} {r['currency']}" for r in var)
+    verdict = "promoted to champion" if model.get("promoted") else "not promoted"
+    where = f"{ctx.settings.lake_uri}/reports/<name>/{day}/summary.html"
     return (
-        f"fraud-xgb v{r.get('version')} ({r.get('engine')}, {r.get('train_seconds')}s) {verdict}; "
-        f"held-out week: PR-AUC {m.get('pr_auc', float('nan')):.3f}, recall@0.1%FPR "
-        f"{m.get('recall_at_0_1pct_fpr', float('nan')):.3f}; see `gbank mlflow-ui`"
+        f"daily DAG {day} {run.status} in {run.seconds:.0f}s: {steps}; firm 1-day 99% VaR "
+        f"{figures or 'n/a'}; fraud-xgb v{model.get('version')} {verdict}; reports in {where}"
     )
-
-
-def risk_nightly(ctx: DemoContext) -> str:
-    """Run the nightly risk job for the last generated business day (a weekday)."""
-    from ray_platform.services.jobs import submit_job
-
-    as_of = max(d for d in ctx.dates if d.weekday() < 5).isoformat()
-    run = submit_job("ray_platform.jobs.risk_nightly", "--date", as_of, settings=ctx.settings)
-    r = run.result or {}
-    var = r.get("var_99_1d", {})
-    figures = ", ".join(f"{m} {v:,.0f}" for m, v in var.items() if v is not None)
-    return (
-        f"risk_nightly {as_of} {run.status} in {run.seconds:.0f}s: firm 1-day 99% VaR "
-        f"({r.get('currency')}) {figures}; {r.get('unpriced_positions')} unpriced positions"
-    )
-
-
-def daily_reports(ctx: DemoContext) -> str:
-    """Produce the regulatory reports (Basel III, MiFID II, SOX) for the risk date."""
-    from ray_platform.services.jobs import submit_job
-
-    as_of = max(d for d in ctx.dates if d.weekday() < 5).isoformat()
-    run = submit_job("ray_platform.jobs.reports_daily", "--date", as_of, settings=ctx.settings)
-    r = run.result or {}
-    parts = [f"{n} {v['status']} {v['seconds']:.1f}s" for n, v in r.get("reports", {}).items()]
-    where = f"{ctx.settings.lake_uri}/reports/<name>/{as_of}/summary.html"
-    return f"reports {as_of}: {', '.join(parts)}; see {where}"
 
 
 def fraud_scoring(ctx: DemoContext) -> str:
@@ -261,13 +232,10 @@ STEPS: list[tuple[str, Step]] = [
     ("generate bank", generate),
     ("Kafka round trip", kafka_round_trip),
     ("Ray job", ray_smoke_job),
-    ("lake ETL", lake_etl),
-    ("warehouse load", warehouse_load),
+    ("daily DAG backfill", dag_backfill),
     ("fraud features", fraud_features),
-    ("fraud retrain", fraud_retrain),
+    ("daily DAG", daily_dag),
     ("fraud scoring", fraud_scoring),
-    ("risk nightly", risk_nightly),
-    ("daily reports", daily_reports),
 ]
 
 
