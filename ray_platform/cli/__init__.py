@@ -25,6 +25,7 @@ from ray_platform.cli import (
     kafka,
     keys,
     lineage,
+    market,
     mlflow_ui,
     ops,
     regions,
@@ -67,6 +68,7 @@ app.add_typer(dq.app, name="dq")
 app.add_typer(auth.app, name="auth")
 app.add_typer(regions.app, name="regions")
 app.add_typer(registry.app, name="registry")
+app.add_typer(market.app, name="market")
 app.add_typer(postgres_cli.app, name="postgres")
 app.command("backfill")(ops.backfill)
 app.command("status")(ops.status)
