@@ -225,6 +225,18 @@ def fraud_scoring(ctx: DemoContext) -> str:
     )
 
 
+def query_api(ctx: DemoContext) -> str:
+    """Start the query API and dashboard as their own process (left running, like Kafka)."""
+    from ray_platform.api import start_detached
+
+    url = start_detached(ctx.settings)
+    ctx.facts["dashboard"] = url
+    return (
+        f"query API and dashboard at {url} (OpenAPI {url}/openapi.json); sign in after "
+        "`gbank auth add-user NAME --role ROLE`"
+    )
+
+
 Step = Callable[[DemoContext], str]
 STEPS: list[tuple[str, Step]] = [
     ("start Kafka", start_kafka),
@@ -236,6 +248,7 @@ STEPS: list[tuple[str, Step]] = [
     ("fraud features", fraud_features),
     ("daily DAG", daily_dag),
     ("fraud scoring", fraud_scoring),
+    ("query API", query_api),
 ]
 
 
@@ -262,6 +275,7 @@ def run_demo(
         f"  Lake              {s.lake_uri}  (gbank lineage gold/daily_merchant_stats)\n"
         f"  Kafka             {s.kafka_bootstrap}  (gbank kafka topics)\n"
         "  Fraud scoring     POST http://127.0.0.1:8000/fraud/score  (gbank serve status)\n"
+        f"  Dashboard         {ctx.facts.get('dashboard', 'not started')}  (gbank api --stop)\n"
         "  Stop services     gbank kafka stop && gbank cluster down"
     )
     return ctx
