@@ -67,8 +67,13 @@ def run_lake_day(
     run_id: str | None = None,
     kafka_topic: str | None = "transactions",
     use_ray: bool = True,
+    cdc: bool = False,
 ) -> LakeDayReport:
-    """Run bronze, silver and gold for ``business_date``; raises if silver does not reconcile."""
+    """Run bronze, silver and gold for ``business_date``; raises if silver does not reconcile.
+
+    ``cdc`` also lands the core-banking database's Debezium topics and applies their customer
+    changes (``lake.debezium``, ``docs/cdc.md``), beside any ``customer_changes`` files.
+    """
     s = settings or get_settings()
     run_id = run_id or bronze.new_run_id()
     day = business_date.isoformat()
@@ -111,6 +116,11 @@ def run_lake_day(
         )  # fmt: skip
 
     streams = {"card_transactions": kafka_topic} if kafka_topic else None
+    if cdc:
+        from ray_platform.lake.debezium import CDC_STREAMS, land_core_changes
+
+        land_core_changes(business_date, s, run_id)
+        streams = {**(streams or {}), **CDC_STREAMS}
     report.silver = run_silver(
         business_date, s, run_id=run_id, use_ray=use_ray, stream_topics=streams
     )

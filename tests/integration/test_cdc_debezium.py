@@ -18,10 +18,10 @@ import pytest
 
 from ray_platform.generator import GeneratorConfig, generate_bank
 from ray_platform.generator.core_db import CoreBankingDB
-from ray_platform.lake import bronze, layout
+from ray_platform.lake import layout
 from ray_platform.lake.debezium import CDC_STREAMS, LANDED_TOPICS, land_core_changes
 from ray_platform.lake.kafka_landing import OFFSETS_SCHEMA, read_offsets
-from ray_platform.lake.silver import run_silver
+from ray_platform.lake.pipeline import run_lake_day
 from ray_platform.settings import load_settings
 from ray_platform.storage import storage_for
 from ray_platform.tables import table_store
@@ -103,15 +103,12 @@ def _has(cid: str, op: str, **after: object) -> Callable[[list[dict]], bool]:
 
 
 def _run_lake(settings) -> None:
-    """The next run: silver for today (extract and CDC batches), then dim_customer's load.
+    """The next run: the daily lake job with CDC (bronze, silver, gold), then dim_customer.
 
-    The warehouse's own dimension load, not ``load_warehouse``: its fact loads need every other
-    silver table, which this bank of customers alone does not have.
+    The warehouse's own dimension load, not ``load_warehouse``: its fact loads need a silver
+    ``trades`` table, which a one-day bank generated on a weekend does not have.
     """
-    run_silver(
-        TODAY, settings, use_ray=False, tables=["customers", "customer_changes"],
-        stream_topics=CDC_STREAMS,
-    )  # fmt: skip
+    run_lake_day(TODAY, settings, kafka_topic=None, use_ray=False, cdc=True)
     store = table_store(settings)
     dims.load_dim_customer(store, dims.Silver(store), [TODAY])
 
@@ -137,7 +134,6 @@ def bank(connect_worker, postgres_server, tmp_path_factory):
         _start_lake_at_topic_end(settings, topic)
     db = CoreBankingDB(postgres_server.dsn())
     generate_bank(settings.landing_uri, CONFIG, core_db=db)
-    bronze.land_landing_date(TODAY, sources=["core_banking"], settings=settings)
     with postgres_server.connect() as con:
         ids = [r[0] for r in con.execute("SELECT customer_id FROM core.customers ORDER BY 1")]
     _land_until(
