@@ -422,13 +422,17 @@ def personal_feed(source: str, name: str) -> str | None:
     streams that topic.
     """
     from ray_platform.contracts.silver import CONTRACTS
+    from ray_platform.lake.kafka_landing import stream_source
 
     base = name.rsplit("/", 1)[-1]
     for contract in CONTRACTS.values():
-        if contract.source != source:
+        topic = contract.stream_topic
+        # Batches land under the topic's own source folder (card_transactions_stream), not the
+        # contract's file source: both are this contract's personal records.
+        if source != contract.source and not (topic and source == stream_source(topic)):
             continue
         named = contract.matches_file(base)
-        streamed = contract.stream_topic and base.startswith(f"{contract.stream_topic}-p")
+        streamed = topic and base.startswith(f"{topic}-p")
         if not (named or streamed):
             continue
         paths = [c.path for c in contract.columns]

@@ -208,6 +208,12 @@ def test_non_personal_feeds_are_not_sealed(home):
     assert crypto.personal_feed("market_data", "prices.csv") is None
     assert crypto.personal_feed("trading", "trades.xml") is None
     assert crypto.personal_feed("cards", "transactions-p0-0-9.jsonl") == "jsonl"  # Kafka batch
+    # where kafka_landing really puts the topic's batches
+    from ray_platform.lake.kafka_landing import stream_source
+
+    stream = stream_source("transactions")
+    assert crypto.personal_feed(stream, "transactions-p0-0-9.jsonl") == "jsonl"
+    assert crypto.personal_feed(stream, "other-p0-0-9.jsonl") is None
     assert crypto.personal_feed("customer_mgmt", "customer_changes.jsonl.gz") == "jsonl"
 
 
