@@ -295,7 +295,9 @@ def main() -> None:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              object_store_memory=300 * 1024**2, runtime_env={"env_vars": env})  # fmt: skip
 
-    @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
+    # Access log off, as in the fraud deployment: the floor must pay for the same things.
+    @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64,
+                      logging_config={"enable_access_log": False})  # fmt: skip
     class Echo:
         async def __call__(self, request: Request) -> Response:
             return Response(await request.body(), media_type="application/json")
