@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 
@@ -40,8 +40,10 @@ from ray_platform.errors import (
     UndecodableMessage,
     UnknownSchemaId,
 )
-from ray_platform.generator.schema import CARD_TRANSACTIONS, FileSpec
 from ray_platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ray_platform.generator.schema import FileSpec
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -94,6 +96,9 @@ def avro_schema_for(spec: FileSpec, name: str, namespace: str = "com.globalbank"
 
 def card_transaction_schema() -> dict:
     """The card transaction record, derived from the generator's ``card_transactions`` fields."""
+    # Imported here: the codec is core and needs the generator's contract for this one schema.
+    from ray_platform.generator.schema import CARD_TRANSACTIONS
+
     return avro_schema_for(CARD_TRANSACTIONS, "CardTransaction", "com.globalbank.cards")
 
 
