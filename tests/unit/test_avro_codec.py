@@ -182,3 +182,15 @@ def test_decode_any_takes_json_objects_and_avro_alike() -> None:
     assert dec.decode_any(value) == TX
     with pytest.raises(UndecodableMessage, match="JSON"):
         dec.decode_any(b"{not json")
+
+
+def test_a_registry_that_does_not_answer_is_a_service_error_not_a_dead_letter() -> None:
+    from ray_platform.avro_codec import RegistryClient
+    from ray_platform.errors import ServiceError
+    from ray_platform.settings import load_settings
+
+    client = RegistryClient(load_settings(schema_registry_url="http://127.0.0.1:9"), timeout=2)
+    dec = AvroDecoder(client, backoff_s=0)
+    with pytest.raises(ServiceError, match="gbank registry start") as caught:
+        dec.decode(frame(1, b"\x02"))
+    assert not isinstance(caught.value, UndecodableMessage)  # an outage stops the reader
