@@ -65,8 +65,18 @@ class Stats:
     errors: list[str] = field(default_factory=list)
 
 
-def parse(value: bytes) -> Transaction:
-    """A record's value as a validated transaction (raises ValueError / ValidationError)."""
+def parse(value: bytes, settings: Settings | None = None) -> Transaction:
+    """A record's value as a validated transaction (raises ValueError / ValidationError).
+
+    Avro in the Confluent wire format (magic byte 0, then the schema id) is decoded with the
+    writer's schema from the registry (:mod:`ray_platform.avro_codec`); anything else is taken
+    as JSON, parsed and validated in one pass. A schema id the registry does not know, after
+    retries, is a ValueError like any undecodable value, so the record is dead-lettered.
+    """
+    if value[:1] == b"\x00":
+        from ray_platform.avro_codec import decode_any
+
+        return Transaction.model_validate(decode_any(value, settings))
     return Transaction.model_validate_json(value)
 
 
@@ -222,7 +232,7 @@ class PartitionWorker:
         futures = []
         for r in records:
             try:
-                valid.append((r, parse(r.value)))
+                valid.append((r, parse(r.value, self.settings)))
             except (ValueError, ValidationError) as exc:
                 futures.append(
                     self.producer.send(
@@ -368,11 +378,19 @@ def _actor_class() -> Any:
 
 
 class ConsumerGroup:
-    """Starts, inspects and stops the per-partition actors (named ``fraud-consumer-<p>``)."""
+    """Starts, inspects and stops the per-partition actors (``<group>-<source>-<p>``).
+
+    The name carries the consumer group and topic, so a group left running on the cluster (the
+    demo's, say) is never mistaken for another configuration's.
+    """
 
     def __init__(self, config: ConsumerConfig | None = None, settings: Settings | None = None):
         self.config = config or ConsumerConfig()
         self.settings = settings or get_settings()
+
+    def actor_name(self, partition: int) -> str:
+        """The detached actor consuming ``partition`` for this group and source topic."""
+        return f"{self.config.group}-{self.config.source}-{partition}"
 
     def partitions(self) -> list[int]:
         """The source topic's partitions."""
@@ -392,7 +410,7 @@ class ConsumerGroup:
         started = []
         env = {"env_vars": self.settings.as_env()}
         for p in self.partitions() if partitions is None else partitions:
-            name = f"fraud-consumer-{p}"
+            name = self.actor_name(p)
             try:
                 ray.get_actor(name, namespace=NAMESPACE)
                 continue
@@ -411,7 +429,7 @@ class ConsumerGroup:
         out = {}
         for p in self.partitions():
             try:
-                a = ray.get_actor(f"fraud-consumer-{p}", namespace=NAMESPACE)
+                a = ray.get_actor(self.actor_name(p), namespace=NAMESPACE)
                 out[p] = ray.get(a.stats.remote(), timeout=60)
             except (ValueError, ray.exceptions.RayError):
                 continue
@@ -421,7 +439,7 @@ class ConsumerGroup:
         """Kill one actor abruptly (no flush, no commit): what a crash does."""
         import ray
 
-        ray.kill(ray.get_actor(f"fraud-consumer-{partition}", namespace=NAMESPACE))
+        ray.kill(ray.get_actor(self.actor_name(partition), namespace=NAMESPACE))
 
     def stop(self) -> None:
         """Stop every actor cleanly."""
@@ -429,7 +447,7 @@ class ConsumerGroup:
 
         for p in self.partitions():
             try:
-                a = ray.get_actor(f"fraud-consumer-{p}", namespace=NAMESPACE)
+                a = ray.get_actor(self.actor_name(p), namespace=NAMESPACE)
             except ValueError:
                 continue
             try:

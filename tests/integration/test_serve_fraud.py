@@ -291,3 +291,40 @@ def test_broker_restarted_while_consuming_loses_no_transaction(deployed, setting
     assert max(scores.values()) == 1  # none scored twice
     alerts = Counter(r.key.decode() for r in _read_all(settings, cfg.alerts, 2))
     assert not alerts or max(alerts.values()) == 1
+
+
+def test_consumer_scores_avro_by_schema_id_and_json_alike(deployed, settings, kafka_broker,
+                                                          schema_registry):  # fmt: skip
+    from ray_platform.avro_codec import AvroSerializer, card_transaction_schema, frame
+    from ray_platform.streaming import produce
+    from serve.consumer import ConsumerConfig, ConsumerGroup
+
+    tag = uuid.uuid4().hex[:6]
+    cfg = ConsumerConfig(
+        source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
+        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=50,
+    )  # fmt: skip
+    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=1)
+    avro = AvroSerializer(cfg.source, card_transaction_schema(), settings=settings)
+    txns = [sample_transaction(600_000 + i) for i in range(40)]
+    # Avro producers: the feed's schema also carries the generator's label fields
+    records = [(b"k", avro.encode(t | {"is_fraud": 0, "fraud_pattern": None})) for t in txns[:30]]
+    records += [(b"k", json.dumps(t).encode()) for t in txns[30:]]  # simple JSON clients
+    unknown = frame(987_654, b"\x02\x04")  # a schema id the registry never issued
+    records.append((b"k", unknown))
+    produce(cfg.source, records, settings)
+    group = ConsumerGroup(cfg, settings)
+    group.start()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        st = group.stats()
+        if st and st[0]["consumed"] >= len(records) and st[0]["lag"] == 0:
+            break
+        time.sleep(1)
+    stats = group.stats()
+    group.stop()
+    scores = {r.key.decode(): json.loads(r.value) for r in _read_all(settings, cfg.scores, 1)}
+    assert set(scores) == {t["transaction_id"] for t in txns}, stats
+    dlq = _read_all(settings, cfg.dlq, 1)
+    assert [r.value for r in dlq] == [unknown]  # retried, then dead-lettered, never dropped
+    assert b"987654" in dict(dlq[0].headers)["error"]
