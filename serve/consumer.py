@@ -151,7 +151,11 @@ class PartitionWorker:
             from serve.scoring import Scorer, ScoringConfig
 
             sc = ScoringConfig(**c.scoring)
-            scorer = Scorer(FeastFeatures(self.settings), sc, erasures=ErasureWatch(self.settings))
+            features = FeastFeatures(self.settings)
+            # Before the first poll, like the HTTP replica: loading imports Feast and opens the
+            # store (tens of seconds on a busy node), which would otherwise stall the first batch.
+            features.load()
+            scorer = Scorer(features, sc, erasures=ErasureWatch(self.settings))
             models = ModelStore(MlflowSource(self.settings), journal_path(self.settings))
             models.refresh()
             models.start(sc.model_poll_s)

@@ -259,9 +259,11 @@ class Scorer:
         elapsed = (time.perf_counter() - began) * 1000
         metrics.observe_many("gbank_fraud_score", probs, model_version=model.version)
         out = []
+        # the rules read the velocity columns: one conversion for the batch, not per element
+        velocity = x64[:, _VELOCITY_COLS].tolist()
         for i, t in enumerate(txns):
             p = float(probs[i])
-            row = {n: float(x64[i, _COL[n]]) for n in VELOCITY_FEATURES if n in _COL}
+            row = dict(zip(_VELOCITY_NAMES, velocity[i], strict=True))
             decision, hits = apply_rules(decide(p, self.config), row, self.config)
             self.budget.add(decision)
             out.append(
@@ -284,6 +286,8 @@ class Scorer:
 _COL = {n: i for i, n in enumerate(MODEL_FEATURES)}
 _STORED = tuple(n for n in MODEL_FEATURES if n not in ON_DEMAND)
 _ON_DEMAND_COLS = [_COL[n] for n in ON_DEMAND]
+_VELOCITY_NAMES = tuple(n for n in VELOCITY_FEATURES if n in _COL)
+_VELOCITY_COLS = [_COL[n] for n in _VELOCITY_NAMES]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
