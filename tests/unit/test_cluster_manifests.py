@@ -442,8 +442,9 @@ def test_the_rayservice_deploys_serve_config_yamls_application():
             d["name"] for d in theirs["deployments"]
         ]
         for d, e in zip(mine["deployments"], theirs["deployments"], strict=True):
-            assert d["user_config"] == e["user_config"]
-            ScoringConfig(**d["user_config"])
+            assert d.get("user_config") == e.get("user_config")
+            if d["name"] == "FraudService":
+                ScoringConfig(**d["user_config"])
         module, attr = mine["import_path"].split(":")
         source = Path(importlib.util.find_spec(module).origin).read_text()
         assigned = {
