@@ -199,12 +199,16 @@ def daily_dag(ctx: DemoContext) -> str:
     retrained = RunLog(table_store(ctx.settings)).latest(day).get("retrain")
     model = retrained.detail if retrained is not None else {}
     var = query(
-        "SELECT method, var, currency FROM warehouse.fact_risk_metrics WHERE as_of = "
-        f"DATE '{day}' AND scope = 'firm' AND confidence = 0.99 AND horizon_days = 1 "
-        "ORDER BY method",
+        'SELECT method, "window" AS days, var, currency FROM warehouse.fact_risk_metrics WHERE '
+        f"as_of = DATE '{day}' AND scope = 'firm' AND confidence = 0.99 AND horizon_days = 1 "
+        "ORDER BY method, days",
         ctx.settings,
     ).to_pylist()
-    figures = ", ".join(f"{r['method']} {r['var']:,.0f} {r['currency']}" for r in var)
+    label = {True: " ({}d)", False: ""}
+    figures = ", ".join(
+        f"{r['method']}{label[bool(r['days'])].format(r['days'])} {r['var']:,.0f} {r['currency']}"
+        for r in var
+    )
     verdict = "promoted to champion" if model.get("promoted") else "not promoted"
     where = f"{ctx.settings.lake_uri}/reports/<name>/{day}/summary.html"
     return (
