@@ -84,9 +84,8 @@ class OnlineStoreContract:
     def test_serving_reads_match_the_feature_store(self, store, settings):
         # The scorer reads each view through the store's own online_read (serve/features.py);
         # it must return exactly what Feast's get_online_features does, unknown entities too.
-        from serve.features import FeastFeatures
-
         from ray_platform.tables import table_store
+        from serve.features import FeastFeatures
 
         feats = FeastFeatures(settings, store)
         known = self._row(settings)
