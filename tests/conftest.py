@@ -14,6 +14,20 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GBANK_HOME", str(REPO / ".gbank" / "test"))
 os.environ.pop("GBANK_CONFIG", None)
 
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _settings_from_this_tests_environment():
+    """Each test reads settings afresh: ``get_settings`` is cached per process, and a test that
+    sets ``GBANK_*`` with monkeypatch must not see a home an earlier test cached."""
+    from ray_platform.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.kafka",

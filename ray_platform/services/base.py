@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Self
 
 
@@ -32,3 +37,42 @@ class LocalService(abc.ABC):
         finally:
             if started:
                 self.stop()
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively.
+
+    Two shells or test sessions starting the same service at once must not both launch it (or
+    run its initdb, or its build).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_exit(alive: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``alive`` until it is False or ``timeout`` passes; True when it exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            return True
+        time.sleep(0.2)
+    return not alive()
+
+
+def terminate(pid: int, alive: Callable[[], bool], timeout: float) -> None:
+    """SIGTERM ``pid`` (a clean shutdown flushes), SIGKILL it if still ``alive`` after ``timeout``.
+
+    ``alive`` checks that the pid is still the service's process, not a recycled one.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not wait_exit(alive, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_exit(alive, 10.0)

@@ -20,23 +20,20 @@ Changes to ``core.customers`` and ``core.accounts`` then appear on ``cdc.core.cu
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService
+from ray_platform.services.base import LocalService, folder_lock, terminate
 from ray_platform.services.kafka import KafkaBroker, _check_java, _maven_reason
 from ray_platform.services.postgres import DATABASE, USER
 from ray_platform.settings import Settings, get_settings
@@ -105,12 +102,7 @@ class ConnectWorker(LocalService):
             if pid is None:
                 self.pid_file.unlink(missing_ok=True)
                 return False
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not _wait_exit(pid, self.stop_timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _wait_exit(pid, 10.0)
+            terminate(pid, lambda: _is_worker(pid), self.stop_timeout)
             self.pid_file.unlink(missing_ok=True)
             return True
 
@@ -269,15 +261,8 @@ class ConnectWorker(LocalService):
             return None
         return pid if _is_worker(pid) else None
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return folder_lock(self.dir)
 
 
 def _is_worker(pid: int) -> bool:
@@ -293,15 +278,6 @@ def _is_worker(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return _MAIN_CLASS.encode() in cmdline.read_bytes().split(b"\0")
     return True
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _is_worker(pid):
-            return True
-        time.sleep(0.2)
-    return not _is_worker(pid)
 
 
 def _log_tail(path: Path, count: int = 6) -> str:

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -32,7 +30,7 @@ from pathlib import Path
 from string import Template
 
 from ray_platform.errors import InvalidArgument, ServiceError
-from ray_platform.services.base import LocalService
+from ray_platform.services.base import LocalService, folder_lock, terminate
 from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
@@ -132,12 +130,7 @@ class KafkaBroker(LocalService):
             if pid is None:
                 self.pid_file.unlink(missing_ok=True)
                 return False
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not _wait_exit(pid, self.stop_timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _wait_exit(pid, 10.0)
+            terminate(pid, lambda: _is_broker(pid), self.stop_timeout)
             self.pid_file.unlink(missing_ok=True)
             return True
 
@@ -350,16 +343,9 @@ class KafkaBroker(LocalService):
         except FileNotFoundError:
             return ""
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         # Two test sessions or shells starting at once must not launch two brokers.
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return folder_lock(self.dir)
 
 
 def _first_address(bootstrap: str) -> tuple[str, int]:
@@ -439,15 +425,6 @@ def _accepts(host: str, port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _is_broker(pid):
-            return True
-        time.sleep(0.2)
-    return not _is_broker(pid)
 
 
 def _log_reason(log: str) -> str:

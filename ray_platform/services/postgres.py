@@ -20,7 +20,6 @@ user. When the binaries are missing, :meth:`start` installs the package with ``a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -28,11 +27,10 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService
+from ray_platform.services.base import LocalService, folder_lock
 from ray_platform.settings import Settings, get_settings
 
 USER = "gbank"
@@ -215,16 +213,9 @@ class PostgresServer(LocalService):
         except OSError:
             return ""
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         # Two test sessions starting at once must not run initdb twice.
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return folder_lock(self.dir)
 
 
 def _cluster_dir(wanted: Path) -> Path:

@@ -14,21 +14,18 @@ listens on ``settings.schema_registry_url``; its Confluent API lives under
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService
+from ray_platform.services.base import LocalService, folder_lock, terminate
 from ray_platform.services.kafka import _check_java, _last_lines, _maven_reason
 from ray_platform.settings import Settings, get_settings
 
@@ -151,14 +148,7 @@ class SchemaRegistry(LocalService):
         return runner
 
     def _kill(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        while time.monotonic() < deadline and _is_registry(pid):
-            time.sleep(0.2)
-        if _is_registry(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        terminate(pid, lambda: _is_registry(pid), self.stop_timeout)
         self.pid_file.unlink(missing_ok=True)
 
     def _log_text(self) -> str:
@@ -167,16 +157,9 @@ class SchemaRegistry(LocalService):
         except OSError:
             return ""
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         # Two test sessions starting at once must not build or launch two registries.
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return folder_lock(self.dir)
 
 
 def _sources_digest() -> str:

@@ -172,6 +172,9 @@ def test_platform_topics() -> None:
         "transactions.dlq",
         "dq-alerts",
         "ops-alerts",
+        "trades",
+        "market-data",
+        "risk-alerts",
     )
 
 
