@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,3 +77,19 @@ def terminate(pid: int, alive: Callable[[], bool], timeout: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         wait_exit(alive, 10.0)
+
+
+def launch(
+    cmd: list[str], cwd: Path, log_file: Path, pid_file: Path, *, append: bool = True
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` detached, output to ``log_file``, and record its pid in ``pid_file``.
+
+    A new session keeps the service alive after the shell or test run that started it.
+    """
+    with log_file.open("ab" if append else "wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc

@@ -33,7 +33,7 @@ from string import Template
 from typing import Any
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService, folder_lock, terminate
+from ray_platform.services.base import LocalService, folder_lock, launch, terminate
 from ray_platform.services.kafka import KafkaBroker, _check_java, _maven_reason
 from ray_platform.services.postgres import DATABASE, USER
 from ray_platform.settings import Settings, get_settings
@@ -198,18 +198,7 @@ class ConnectWorker(LocalService):
             f"-Dlog4j2.configurationFile={CLUSTER_DIR / 'log4j2.properties'}",
             "-cp", str(self.libs / "*"), _MAIN_CLASS, str(self.config_file),
         ]  # fmt: skip
-        with self.log_file.open("ab") as log:
-            # A new session keeps the worker alive after the shell or test run that started it.
-            proc = subprocess.Popen(
-                cmd,
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(f"{proc.pid}\n")
-        return proc
+        return launch(cmd, self.dir, self.log_file, self.pid_file)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.start_timeout

@@ -30,7 +30,7 @@ from pathlib import Path
 from string import Template
 
 from ray_platform.errors import InvalidArgument, ServiceError
-from ray_platform.services.base import LocalService, folder_lock, terminate
+from ray_platform.services.base import LocalService, folder_lock, launch, terminate
 from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
@@ -273,18 +273,8 @@ class KafkaBroker(LocalService):
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         if self.log_file.exists():
             self.log_file.replace(self.log_file.with_suffix(".log.1"))
-        with self.log_file.open("ab") as log:
-            # A new session keeps the broker alive after the shell or test run that started it.
-            proc = subprocess.Popen(
-                [java, *self._jvm_args(), _MAIN_CLASS, str(self.config_file)],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(f"{proc.pid}\n")
-        return proc
+        cmd = [java, *self._jvm_args(), _MAIN_CLASS, str(self.config_file)]
+        return launch(cmd, self.dir, self.log_file, self.pid_file)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         from kafka.errors import KafkaError

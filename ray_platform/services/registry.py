@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService, folder_lock, terminate
+from ray_platform.services.base import LocalService, folder_lock, launch, terminate
 from ray_platform.services.kafka import _check_java, _last_lines, _maven_reason
 from ray_platform.settings import Settings, get_settings
 
@@ -88,13 +88,7 @@ class SchemaRegistry(LocalService):
                 "-Dquarkus.log.level=WARN",
                 "-jar", str(runner),
             ]  # fmt: skip
-            with self.log_file.open("wb") as log:
-                # A new session keeps the registry alive after the shell or test that started it.
-                proc = subprocess.Popen(
-                    cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
-            self.pid_file.write_text(f"{proc.pid}\n")
+            proc = launch(cmd, self.dir, self.log_file, self.pid_file, append=False)
             deadline = time.monotonic() + self.start_timeout
             while time.monotonic() < deadline:
                 if proc.poll() is not None:

@@ -61,6 +61,23 @@ def _snapshot(store) -> dict[str, list[tuple]]:
     return out
 
 
+def _submit_beside_clean(ray_cluster, clean_settings, tmp_path_factory, name: str):
+    """The same bank in a new home, submitted with ``KILL_ARGS``: (settings, client, id)."""
+    from ray.job_submission import JobSubmissionClient
+
+    settings = _bank(tmp_path_factory, name)
+    # Same token key as the clean lake, so tokenised columns compare equal too.
+    key = settings.home / "keys" / "token.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes((clean_settings.home / "keys" / "token.key").read_bytes())
+    client = JobSubmissionClient(ray_cluster.settings.ray_dashboard_url)
+    sid = client.submit_job(
+        entrypoint=" ".join(["python", "-m", "ray_platform.jobs.daily", *KILL_ARGS]),
+        runtime_env={"working_dir": str(REPO), "env_vars": settings.as_env()},
+    )
+    return settings, client, sid
+
+
 @pytest.fixture(scope="module")
 def clean(ray_cluster, kafka_broker, tmp_path_factory):
     kafka_broker.ensure_topics([ALERT_TOPIC])
@@ -105,19 +122,9 @@ def test_a_missed_sla_alerts_on_ops_alerts(clean):
 def test_killed_mid_step_and_resubmitted_ends_like_a_clean_run(
     ray_cluster, clean, tmp_path_factory
 ):
-    from ray.job_submission import JobSubmissionClient
-
     clean_settings = clean[0]
-    settings = _bank(tmp_path_factory, "dag-killed")
-    # Same token key as the clean lake, so tokenised columns compare equal too.
-    key = settings.home / "keys" / "token.key"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_bytes((clean_settings.home / "keys" / "token.key").read_bytes())
-    client = JobSubmissionClient(ray_cluster.settings.ray_dashboard_url)
-    sid = client.submit_job(
-        entrypoint=" ".join(["python", "-m", "ray_platform.jobs.daily", *KILL_ARGS]),
-        runtime_env={"working_dir": str(REPO), "env_vars": settings.as_env()},
-    )
+    settings, client, sid = _submit_beside_clean(ray_cluster, clean_settings, tmp_path_factory,
+                                                 "dag-killed")  # fmt: skip
     store = table_store(settings)
     runs = RunLog(store)
     silver_names = [layout.silver_table(n) for n in CONTRACTS]
@@ -162,18 +169,9 @@ def test_worker_node_killed_during_etl_the_job_finishes_with_correct_tables(
     ray_cluster, clean, tmp_path_factory
 ):
     """A worker node is lost while silver runs; Ray retries its tasks, the step is idempotent."""
-    from ray.job_submission import JobSubmissionClient
-
     clean_settings = clean[0]
-    settings = _bank(tmp_path_factory, "dag-node-lost")
-    key = settings.home / "keys" / "token.key"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_bytes((clean_settings.home / "keys" / "token.key").read_bytes())
-    client = JobSubmissionClient(ray_cluster.settings.ray_dashboard_url)
-    sid = client.submit_job(
-        entrypoint=" ".join(["python", "-m", "ray_platform.jobs.daily", *KILL_ARGS]),
-        runtime_env={"working_dir": str(REPO), "env_vars": settings.as_env()},
-    )
+    settings, client, sid = _submit_beside_clean(ray_cluster, clean_settings, tmp_path_factory,
+                                                 "dag-node-lost")  # fmt: skip
     runs = RunLog(table_store(settings))
     deadline, killed = time.monotonic() + 300, None
     while time.monotonic() < deadline and killed is None:
