@@ -93,3 +93,21 @@ def launch(
         )  # fmt: skip
     pid_file.write_text(f"{proc.pid}\n")
     return proc
+
+
+def recorded_pid(pid_file: Path, is_ours: Callable[[int], bool]) -> int | None:
+    """The pid in ``pid_file`` if that process is alive and still the service (``is_ours``)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if is_ours(pid) else None
+
+
+def stop_recorded(pid_file: Path, is_ours: Callable[[int], bool], timeout: float) -> bool:
+    """Terminate the service recorded in ``pid_file`` and forget it; False if none was alive."""
+    pid = recorded_pid(pid_file, is_ours)
+    if pid is not None:
+        terminate(pid, lambda: is_ours(pid), timeout)
+    pid_file.unlink(missing_ok=True)
+    return pid is not None

@@ -33,7 +33,13 @@ from string import Template
 from typing import Any
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService, folder_lock, launch, terminate
+from ray_platform.services.base import (
+    LocalService,
+    folder_lock,
+    launch,
+    recorded_pid,
+    stop_recorded,
+)
 from ray_platform.services.kafka import KafkaBroker, _check_java, _maven_reason
 from ray_platform.services.postgres import DATABASE, USER
 from ray_platform.settings import Settings, get_settings
@@ -98,13 +104,7 @@ class ConnectWorker(LocalService):
     def stop(self) -> bool:
         """Stop the worker (SIGTERM, which flushes offsets; SIGKILL after ``stop_timeout``)."""
         with self._lock():
-            pid = self._live_pid()
-            if pid is None:
-                self.pid_file.unlink(missing_ok=True)
-                return False
-            terminate(pid, lambda: _is_worker(pid), self.stop_timeout)
-            self.pid_file.unlink(missing_ok=True)
-            return True
+            return stop_recorded(self.pid_file, _is_worker, self.stop_timeout)
 
     # -- the connector --------------------------------------------------------------------------
 
@@ -244,11 +244,7 @@ class ConnectWorker(LocalService):
         return json.loads(text) if text else None
 
     def _live_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _is_worker(pid) else None
+        return recorded_pid(self.pid_file, _is_worker)
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         return folder_lock(self.dir)

@@ -30,7 +30,13 @@ from pathlib import Path
 from string import Template
 
 from ray_platform.errors import InvalidArgument, ServiceError
-from ray_platform.services.base import LocalService, folder_lock, launch, terminate
+from ray_platform.services.base import (
+    LocalService,
+    folder_lock,
+    launch,
+    recorded_pid,
+    stop_recorded,
+)
 from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
@@ -126,13 +132,7 @@ class KafkaBroker(LocalService):
     def stop(self) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after ``stop_timeout``); False if not running."""
         with self._lock():
-            pid = self._live_pid()
-            if pid is None:
-                self.pid_file.unlink(missing_ok=True)
-                return False
-            terminate(pid, lambda: _is_broker(pid), self.stop_timeout)
-            self.pid_file.unlink(missing_ok=True)
-            return True
+            return stop_recorded(self.pid_file, _is_broker, self.stop_timeout)
 
     # -- topics ---------------------------------------------------------------------------------
 
@@ -321,11 +321,7 @@ class KafkaBroker(LocalService):
         ]
 
     def _live_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _is_broker(pid) else None
+        return recorded_pid(self.pid_file, _is_broker)
 
     def _log_text(self) -> str:
         try:

@@ -25,7 +25,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ray_platform.errors import ServiceError
-from ray_platform.services.base import LocalService, folder_lock, launch, terminate
+from ray_platform.services.base import (
+    LocalService,
+    folder_lock,
+    launch,
+    recorded_pid,
+    stop_recorded,
+    terminate,
+)
 from ray_platform.services.kafka import _check_java, _last_lines, _maven_reason
 from ray_platform.settings import Settings, get_settings
 
@@ -68,11 +75,7 @@ class SchemaRegistry(LocalService):
 
     def pid(self) -> int | None:
         """The pid of the registry this home started, if it is alive."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _is_registry(pid) else None
+        return recorded_pid(self.pid_file, _is_registry)
 
     def start(self) -> bool:
         """Start the registry (building it on first use); False if one already answers."""
@@ -109,12 +112,7 @@ class SchemaRegistry(LocalService):
     def stop(self) -> bool:
         """Stop the registry this home started; False if it was not running."""
         with self._lock():
-            pid = self.pid()
-            if pid is None:
-                self.pid_file.unlink(missing_ok=True)
-                return False
-            self._kill(pid)
-            return True
+            return stop_recorded(self.pid_file, _is_registry, self.stop_timeout)
 
     def ensure_built(self) -> Path:
         """The runnable registry jar, running the Maven/Quarkus build when the pom changed."""
