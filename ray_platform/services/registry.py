@@ -3,12 +3,22 @@
 Apicurio ships its server to Maven Central only as a library jar, so the first start builds a
 runnable Quarkus application from ``cluster/registry/pom.xml`` (Maven, about a minute and ~130 MB
 of jars, once per pom change) into ``<settings.home>/registry/build``. The server then runs as
-``java -jar`` with a small heap, in-memory storage (schemas last as long as the process), and
-listens on ``settings.schema_registry_url``; its Confluent API lives under
-``/apis/ccompat/v7``::
+``java -jar`` with a small heap and listens on ``settings.schema_registry_url``; its Confluent
+API lives under ``/apis/ccompat/v7``::
 
     with SchemaRegistry().running() as registry:
         registry.ccompat_url  # 'http://127.0.0.1:8081/apis/ccompat/v7'
+
+Storage is Apicurio's SQL storage on an embedded H2 database kept in a file,
+``<settings.home>/registry/data/registry.mv.db`` (:attr:`SchemaRegistry.data_dir`): schemas,
+their global ids and each subject's compatibility rule survive a restart, so messages framed
+with an id days ago still decode, and re-registering a schema returns its old id. Apicurio
+creates its tables on the first start and leaves them alone afterwards; removing the data
+folder (with the registry stopped) resets it to empty, ids restarting from 1. ``WRITE_DELAY=0``
+makes H2 write each commit to the file before the registry answers, so a registry killed with
+``kill -9`` keeps every id it handed out (H2's default 500 ms delay lost the last one, and the
+next, different schema got its id). H2 locks the file: one registry per home. (The log's
+"Using In Memory (H2) SQL storage" is the name of Apicurio's storage class, not the mode.)
 """
 
 from __future__ import annotations
@@ -60,6 +70,9 @@ class SchemaRegistry(LocalService):
         self.ccompat_url = self.url + CCOMPAT_PATH
         self.dir = self.settings.home / "registry"
         self.build_dir = self.dir / "build"
+        self.data_dir = self.dir / "data"
+        # Read at run time by Quarkus; the system property outranks the %prod default (in-memory).
+        self.jdbc_url = f"jdbc:h2:file:{self.data_dir / 'registry'};WRITE_DELAY=0"
         self.pid_file = self.dir / "registry.pid"
         self.log_file = self.dir / "registry.log"
         self.start_timeout = start_timeout
@@ -84,10 +97,13 @@ class SchemaRegistry(LocalService):
                 return False
             java = _check_java()
             runner = self.ensure_built()
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            if ";" in str(self.data_dir):
+                raise ServiceError(f"the registry's data folder {self.data_dir} contains ';'")
+            self.data_dir.mkdir(parents=True, exist_ok=True)
             cmd = [
                 java, *_JVM_OPTS,
                 f"-Dquarkus.http.host={self.host}", f"-Dquarkus.http.port={self.port}",
+                f"-Dquarkus.datasource.jdbc.url={self.jdbc_url}",
                 "-Dquarkus.log.level=WARN",
                 "-jar", str(runner),
             ]  # fmt: skip
