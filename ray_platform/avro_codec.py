@@ -181,6 +181,7 @@ class AvroSerializer:
         self.subject = subject_for(topic)
         self.schema = schema
         self.parsed = fastavro.parse_schema(schema)
+        self.field_names = frozenset(f["name"] for f in schema["fields"])
         self.registry = registry or RegistryClient(settings)
         self.compatibility = compatibility
         self._id: int | None = None

@@ -2,8 +2,8 @@
 
 Each step is a plain function that takes the shared :class:`DemoContext` and returns a line for
 the summary; later capabilities add their steps to :data:`STEPS`. Services the demo starts are
-left running so the user can look at them (``gbank kafka stop`` and ``gbank cluster down`` stop
-them).
+left running so the user can look at them (``gbank kafka stop``, ``gbank registry stop`` and
+``gbank cluster down`` stop them).
 """
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ def start_kafka(ctx: DemoContext) -> str:
     return f"Kafka broker up at {ctx.settings.kafka_bootstrap}; topics (partitions): {ours}"
 
 
+def start_registry(ctx: DemoContext) -> str:
+    """Start the schema registry that governs the Avro card-transaction topic."""
+    from ray_platform.services.registry import SchemaRegistry
+
+    registry = SchemaRegistry(ctx.settings)
+    started = registry.start()
+    how = "started" if started else "already running"
+    return f"schema registry {how} at {registry.ccompat_url} (built from Maven Central once)"
+
+
 def start_ray(ctx: DemoContext) -> str:
     """Start the local two-node Ray cluster, with Ray Serve's HAProxy ingress enabled.
 
@@ -96,34 +106,55 @@ def generate(ctx: DemoContext) -> str:
 
 
 def kafka_round_trip(ctx: DemoContext) -> str:
-    """Produce a sample of the first day's card transactions and consume them back.
+    """Produce a sample of the first day's card transactions as Avro and consume them back.
 
-    The lake job later lands the same records from the topic; they match the first day's file
-    and are counted as redeliveries, not loaded twice.
+    Records that fit the card schema go as Avro to ``transactions``; the feed's deliberately
+    malformed lines go as they are to ``transactions.json``. Reading back decodes each Avro value
+    by its schema id and compares it with the line it came from. The lake job later lands both
+    topics; their records match the first day's file and are counted as redeliveries, not
+    loaded twice, and the malformed ones are quarantined with their reasons.
     """
+    from ray_platform.avro_codec import decode_any
     from ray_platform.storage import storage_for
-    from ray_platform.streaming import end_offsets, produce, read_from
+    from ray_platform.streaming import (
+        CARD_JSON_TOPIC,
+        CARD_TOPIC,
+        end_offsets,
+        produce_card_transactions,
+        read_from,
+    )
 
-    landing = storage_for(ctx.settings.landing_uri, ctx.settings.s3_endpoint_url)
+    s = ctx.settings
+    landing = storage_for(s.landing_uri, s.s3_endpoint_url)
     day = ctx.dates[0].isoformat()
     with landing.open(f"cards/{day}/card_transactions.jsonl", "rb") as f:
         lines = [ln.rstrip(b"\n") for ln in itertools.islice(f, ctx.options.kafka_sample)]
-    records = [(_card_key(ln), ln) for ln in lines]
-    # Read back from where the topic ended before this send, whatever earlier runs left there.
-    start = end_offsets("transactions", ctx.settings)
-    sent = produce("transactions", records, ctx.settings)
-    got = read_from("transactions", start, sent, 60, ctx.settings)
-    sample = {m.value for m in got}
-    missing = sum(1 for _, v in records if v not in sample)
-    return f"Kafka round trip: produced {sent} transactions, consumed {len(got)}, missing {missing}"
+    # Read back from where each topic ended before this send, whatever earlier runs left there.
+    start = {t: end_offsets(t, s) for t in (CARD_TOPIC, CARD_JSON_TOPIC)}
+    sent = produce_card_transactions(lines, s)
+    avro = read_from(CARD_TOPIC, start[CARD_TOPIC], sent.avro, 60, s)
+    plain = read_from(CARD_JSON_TOPIC, start[CARD_JSON_TOPIC], sent.json, 60, s)
+    back = {_canonical(decode_any(m.value, s)) for m in avro} | {m.value for m in plain}
+    missing = sum(1 for ln in lines if ln not in back and _canonical_line(ln) not in back)
+    return (
+        f"Kafka round trip: {sent.avro} transactions as Avro (schema id {sent.schema_id}) to "
+        f"'{CARD_TOPIC}', {sent.json} malformed lines as JSON to '{CARD_JSON_TOPIC}'; consumed "
+        f"{len(avro) + len(plain)}, missing {missing}"
+    )
 
 
-def _card_key(line: bytes) -> bytes | None:
-    # The feed carries malformed lines on purpose; they travel unkeyed, like a real producer's.
+def _canonical(record: dict) -> bytes:
+    # Avro turns an absent optional field into null: compare without nulls, keys sorted.
+    kept = {k: v for k, v in record.items() if v is not None}
+    return json.dumps(kept, sort_keys=True).encode()
+
+
+def _canonical_line(line: bytes) -> bytes | None:
     try:
-        return str(json.loads(line).get("card_id")).encode()
-    except (ValueError, AttributeError):
+        record = json.loads(line)
+    except ValueError:
         return None
+    return _canonical(record) if isinstance(record, dict) else None
 
 
 def ray_smoke_job(ctx: DemoContext) -> str:
@@ -244,6 +275,7 @@ def query_api(ctx: DemoContext) -> str:
 Step = Callable[[DemoContext], str]
 STEPS: list[tuple[str, Step]] = [
     ("start Kafka", start_kafka),
+    ("start registry", start_registry),
     ("start Ray", start_ray),
     ("generate bank", generate),
     ("Kafka round trip", kafka_round_trip),
@@ -278,8 +310,9 @@ def run_demo(
         f"  Landing zone      {s.landing_uri}\n"
         f"  Lake              {s.lake_uri}  (gbank lineage gold/daily_merchant_stats)\n"
         f"  Kafka             {s.kafka_bootstrap}  (gbank kafka topics)\n"
+        f"  Schema registry   {s.schema_registry_url}/apis/ccompat/v7/subjects\n"
         "  Fraud scoring     POST http://127.0.0.1:8000/fraud/score  (gbank serve status)\n"
         f"  Dashboard         {ctx.facts.get('dashboard', 'not started')}  (gbank api --stop)\n"
-        "  Stop services     gbank kafka stop && gbank cluster down"
+        "  Stop services     gbank kafka stop && gbank registry stop && gbank cluster down"
     )
     return ctx

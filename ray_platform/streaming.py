@@ -1,7 +1,8 @@
 """Small, explicit Kafka clients for the platform's topics (kafka-python underneath).
 
 Producers and consumers are context managers so they always close (and flush) on exit. Messages
-are raw bytes: each topic's owner decides the encoding, and the lake lands the bytes as they are.
+are raw bytes: each topic's owner decides the encoding. Card transactions are the one shared
+stream: :func:`produce_card_transactions` sends them as Avro under the schema registry.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ray_platform.errors import ServiceError
 from ray_platform.settings import Settings, get_settings
@@ -59,6 +60,79 @@ def produce(
             fut.get(timeout=30)
             sent += 1
     return sent
+
+
+CARD_TOPIC = "transactions"
+"""Card transactions as Avro records (Confluent wire format, schema in the registry)."""
+CARD_JSON_TOPIC = "transactions.json"
+"""The same records as plain JSON objects, for clients without a registry client."""
+
+
+@dataclass
+class CardSend:
+    """What :func:`produce_card_transactions` sent where."""
+
+    avro: int = 0
+    json: int = 0
+    schema_id: int | None = None
+    not_avro: list[str] = field(default_factory=list)  # first reasons a line went as JSON
+
+    @property
+    def sent(self) -> int:
+        """Every line sent, on either topic."""
+        return self.avro + self.json
+
+
+def produce_card_transactions(
+    lines: Iterable[bytes],
+    settings: Settings | None = None,
+    *,
+    as_json: bool = False,
+    topic: str = CARD_TOPIC,
+    json_topic: str = CARD_JSON_TOPIC,
+) -> CardSend:
+    """Send card-transaction JSON lines, keyed by card, as Avro to ``topic``.
+
+    The card schema is registered (subject ``transactions-value``) on the first record. A line
+    that is not a JSON object, or does not fit the schema (a missing or mistyped required field),
+    is sent unchanged to ``json_topic`` instead: the lake quarantines it there with its reason, so
+    a bad record is never lost at the producer. ``as_json`` sends every line to ``json_topic``,
+    as a simple client would. The defaults are :data:`CARD_TOPIC` and :data:`CARD_JSON_TOPIC`.
+    """
+    import json
+
+    from ray_platform.avro_codec import AvroSerializer, card_transaction_schema
+
+    s = settings or get_settings()
+    ser = None if as_json else AvroSerializer(topic, card_transaction_schema(), settings=s)
+    out = CardSend()
+    with producer(s) as prod:
+        futures = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            key = str(record.get("card_id")).encode() if isinstance(record, dict) else None
+            if ser is not None and isinstance(record, dict):
+                extra = set(record) - ser.field_names
+                try:
+                    if extra:  # Avro would drop them silently: the JSON topic keeps them
+                        raise ValueError(f"fields not in the card schema: {sorted(extra)}")
+                    value = ser.encode(record)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    if len(out.not_avro) < 5:
+                        out.not_avro.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    futures.append(prod.send(topic, key=key, value=value))  # type: ignore[attr-defined]
+                    out.avro += 1
+                    continue
+            futures.append(prod.send(json_topic, key=key, value=bytes(line)))  # type: ignore[attr-defined]
+            out.json += 1
+        for fut in futures:
+            fut.get(timeout=30)
+    out.schema_id = ser.schema_id if ser is not None and out.avro else None
+    return out
 
 
 def consume(

@@ -43,12 +43,14 @@ def run(
     from kafka import KafkaConsumer
 
     from ray_platform.services.kafka import KafkaBroker
-    from ray_platform.streaming import produce
+    from ray_platform.services.registry import SchemaRegistry
+    from ray_platform.streaming import produce_card_transactions
     from serve.consumer import ConsumerConfig, ConsumerGroup
     from serve.service import up
 
     s = settings or get_settings()
     KafkaBroker(s).start()
+    SchemaRegistry(s).start()
     st = up(s, bootstrap_model=True, echo=echo)
     for line in st.lines():
         echo(line)
@@ -87,8 +89,13 @@ def run(
         )
         for i in range(transactions)
     ]
-    produce("transactions", [(t["card_id"].encode(), json.dumps(t).encode()) for t in txns], s)
-    echo(f"Kafka: {transactions} transactions produced to 'transactions'")
+    # Synthetic ordinary transactions: their label fields (the feed's schema carries them) are 0.
+    labelled = (json.dumps(t | {"is_fraud": 0, "fraud_pattern": None}).encode() for t in txns)
+    sent = produce_card_transactions(labelled, s)
+    echo(
+        f"Kafka: {sent.avro} transactions produced as Avro (schema id {sent.schema_id}) to "
+        f"'transactions', {sent.json} as JSON"
+    )
     wanted = {t["transaction_id"] for t in txns}
     got: dict[str, dict[str, Any]] = {}
     reader = KafkaConsumer(

@@ -41,19 +41,24 @@ def ingest(
 
 
 def ingest_kafka(
-    topic: str = typer.Option("transactions", "--topic", help="Kafka topic to land."),
+    topics: list[str] = typer.Option(  # noqa: B008 (a repeatable option)
+        None,
+        "--topic",
+        help="Kafka topic to land (repeatable; default: the card topics, Avro then JSON).",
+    ),
     max_records: int | None = typer.Option(
         None, "--max-records", min=1, help="Cap on each partition's batch; default no cap."
     ),
 ) -> None:
-    """Land the topic's messages not landed yet, up to now, as JSONL micro-batches in bronze."""
-    from ray_platform.lake.kafka_landing import land_topic
+    """Land the topics' messages not landed yet, up to now, as JSONL micro-batches in bronze."""
+    from ray_platform.lake.kafka_landing import CARD_TOPICS, land_topic
 
-    batches = land_topic(topic, max_records=max_records)
-    for b in batches:
-        typer.echo(
-            f"p{b.partition}\t{b.start_offset}-{b.end_offset}\t{b.record_count} records\t"
-            f"{b.bronze_path}"
-        )
-    total = sum(b.record_count for b in batches)
-    typer.echo(f"landed {total} records in {len(batches)} batches from {topic}")
+    for topic in topics or CARD_TOPICS:
+        batches = land_topic(topic, max_records=max_records)
+        for b in batches:
+            typer.echo(
+                f"p{b.partition}\t{b.start_offset}-{b.end_offset}\t{b.record_count} records\t"
+                f"{b.bronze_path}"
+            )
+        total = sum(b.record_count for b in batches)
+        typer.echo(f"landed {total} records in {len(batches)} batches from {topic}")

@@ -25,7 +25,10 @@ def backfill(
     end: str = typer.Option(..., "--end", help="Last business date (inclusive)."),
     from_step: str = typer.Option(None, "--from", help="Rerun this step and every later one."),
     to_step: str = typer.Option(None, "--to", help="Stop each date after this step."),
-    no_kafka: bool = typer.Option(False, "--no-kafka", help="Do not land the Kafka topic."),
+    no_kafka: bool = typer.Option(False, "--no-kafka", help="Do not land the Kafka topics."),
+    cdc: bool = typer.Option(
+        False, "--cdc", help="Also land and apply the core-banking database's change events."
+    ),
 ) -> None:
     """Run the daily DAG for every date in order as one Ray job; stops at the first failed date.
 
@@ -42,7 +45,7 @@ def backfill(
     daily_dag().check(to_step)
     run = submit_backfill(
         first, last, get_settings(), from_step=from_step, to_step=to_step,
-        extra=("--no-kafka",) if no_kafka else (),
+        extra=(*(("--no-kafka",) if no_kafka else ()), *(("--cdc",) if cdc else ())),
     )  # fmt: skip
     result = run.result or {}  # type: ignore[attr-defined]
     for day in result.get("days", []):

@@ -73,7 +73,8 @@ class TableContract:
     cluster_by: tuple[str, ...] = ()
     schema_version: int = 1
     record_tag: str = ""  # XML element of one record
-    stream_topic: str | None = None  # Kafka topic whose landed batches also feed this table
+    # Kafka topics whose landed batches also feed this table (an Avro topic, a JSON one).
+    stream_topics: tuple[str, ...] = ()
     description: str = ""
 
     def column(self, name: str) -> Column:

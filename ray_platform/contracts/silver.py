@@ -127,7 +127,9 @@ CARD_TRANSACTIONS = TableContract(
         _enum("fraud_pattern", ref.FRAUD_PATTERNS, required=False),
     ),
     business_key=("transaction_id",), event_time="timestamp", partition_by=(*YMD, "hour"),
-    cluster_by=("customer_id",), stream_topic="transactions",
+    cluster_by=("customer_id",),
+    # Card switches publish Avro under the registry; simple clients send JSON on their own topic.
+    stream_topics=("transactions", "transactions.json"),
 )  # fmt: skip
 INSTRUMENTS = TableContract(
     "instruments", "trading", ("instruments.xml",), "xml",

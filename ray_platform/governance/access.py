@@ -370,7 +370,7 @@ def _bronze_files(contract: TableContract, s: Settings) -> list[str]:
             base = ".".join([parts[0], *parts[2:]])
         if contract.matches_file(base):
             out.append(path)
-    if topic := contract.stream_topic:  # batches landed from the Kafka topic
+    for topic in contract.stream_topics:  # batches landed from the Kafka topics
         from ray_platform.lake.kafka_landing import stream_source
 
         for path in storage.list(f"{layout.BRONZE}/{stream_source(topic)}", recursive=True):

@@ -276,23 +276,22 @@ def bronze_datasets(lake: str) -> list[Dataset]:
                 )
             )
     for contract in SILVER_ORDER:
-        if not contract.stream_topic:
-            continue
-        folder = stream_source(contract.stream_topic)
-        stem = contract.file_names[0].split(".", 1)[0]
-        out.append(
-            Dataset(
-                f"bronze/{folder}/{contract.stream_topic}",
-                "bronze",
-                SOURCE_OWNERS.get(contract.source, PLATFORM_OWNER),
-                f"Messages of the Kafka topic {contract.stream_topic!r} landed byte-exact as "
-                f"JSON lines, one file per partition and offset range (read into "
-                f"silver/{contract.name}).",
-                RETENTION_BY_ZONE["bronze"],
-                _feed_columns(contract.source, stem),
-                f"{lake}/bronze/{folder}/ingest_date=*/{contract.stream_topic}-p*.jsonl",
+        for topic in contract.stream_topics:
+            folder = stream_source(topic)
+            stem = contract.file_names[0].split(".", 1)[0]
+            out.append(
+                Dataset(
+                    f"bronze/{folder}/{topic}",
+                    "bronze",
+                    SOURCE_OWNERS.get(contract.source, PLATFORM_OWNER),
+                    f"Messages of the Kafka topic {topic!r} as JSON lines (Avro values decoded "
+                    f"by schema id, JSON values byte-exact), one file per partition and offset "
+                    f"range (read into silver/{contract.name}).",
+                    RETENTION_BY_ZONE["bronze"],
+                    _feed_columns(contract.source, stem),
+                    f"{lake}/bronze/{folder}/ingest_date=*/{topic}-p*.jsonl",
+                )
             )
-        )
     return out
 
 

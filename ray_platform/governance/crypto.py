@@ -426,13 +426,13 @@ def personal_feed(source: str, name: str) -> str | None:
 
     base = name.rsplit("/", 1)[-1]
     for contract in CONTRACTS.values():
-        topic = contract.stream_topic
+        topics = contract.stream_topics
         # Batches land under the topic's own source folder (card_transactions_stream), not the
         # contract's file source: both are this contract's personal records.
-        if source != contract.source and not (topic and source == stream_source(topic)):
+        if source != contract.source and source not in {stream_source(t) for t in topics}:
             continue
         named = contract.matches_file(base)
-        streamed = topic and base.startswith(f"{topic}-p")
+        streamed = any(base.startswith(f"{t}-p") for t in topics)
         if not (named or streamed):
             continue
         paths = [c.path for c in contract.columns]

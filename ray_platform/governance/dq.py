@@ -678,10 +678,10 @@ def _bronze_records(store: TableStore, c: TableContract, day: dt.date) -> tuple[
                     uncounted.append(r["bronze_path"])
                 else:
                     total += r["record_count"]
-    if c.stream_topic and store.exists(layout.KAFKA_OFFSETS):
+    if c.stream_topics and store.exists(layout.KAFKA_OFFSETS):
         k = store.dataset(layout.KAFKA_OFFSETS).to_table(
             columns=["record_count"],
-            filter=(pc.field("topic") == c.stream_topic) & (pc.field("ingest_date") == day),
+            filter=pc.field("topic").isin(list(c.stream_topics)) & (pc.field("ingest_date") == day),
         )
         total += int(pc.sum(k.column(0)).as_py() or 0)
     return total, uncounted

@@ -61,6 +61,34 @@ def date_range_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    """``--topic`` (repeatable), ``--no-kafka`` and ``--cdc``: what a lake run lands.
+
+    Read them back with :func:`kafka_topics`.
+    """
+    from ray_platform.contracts.silver import CARD_TRANSACTIONS
+
+    topics = ", ".join(CARD_TRANSACTIONS.stream_topics)
+    parser.add_argument(
+        "--topic", action="append", dest="topics", metavar="TOPIC",
+        help=f"a Kafka topic of card transactions to land (repeatable; default: {topics})",
+    )  # fmt: skip
+    parser.add_argument("--no-kafka", action="store_true", help="land no Kafka topic")
+    parser.add_argument(
+        "--cdc", action="store_true",
+        help="also land the core-banking database's Debezium topics and apply them in silver",
+    )  # fmt: skip
+
+
+def kafka_topics(args: argparse.Namespace) -> tuple[str, ...]:
+    """The card-transaction topics a run lands, from :func:`add_source_args`' arguments."""
+    from ray_platform.contracts.silver import CARD_TRANSACTIONS
+
+    if args.no_kafka:
+        return ()
+    return tuple(args.topics or CARD_TRANSACTIONS.stream_topics)
+
+
 def parse_date_range(
     parser: argparse.ArgumentParser, argv: list[str] | None = None
 ) -> tuple[argparse.Namespace, list[dt.date]]:

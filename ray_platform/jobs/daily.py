@@ -18,7 +18,14 @@ import json
 import logging
 import sys
 
-from ray_platform.jobs._runtime import connect, date_range_parser, parse_date_range, run_job
+from ray_platform.jobs._runtime import (
+    add_source_args,
+    connect,
+    date_range_parser,
+    kafka_topics,
+    parse_date_range,
+    run_job,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[dt.date]]:
@@ -26,8 +33,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser = date_range_parser("ray_platform.jobs.daily")
     parser.add_argument("--from", dest="from_step", help="rerun this step and every later one")
     parser.add_argument("--to", dest="to_step", help="stop after this step")
-    parser.add_argument("--topic", default="transactions", help="Kafka topic to land")
-    parser.add_argument("--no-kafka", action="store_true", help="skip landing the Kafka topic")
+    add_source_args(parser)
     parser.add_argument("--no-sla", action="store_true", help="do not check the reports SLA")
     parser.add_argument("--risk-paths", type=int, default=20_000, help="Monte Carlo paths")
     parser.add_argument("--training-days", type=int, default=None, help="retrain window")
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     connect(settings)
     options = DailyOptions(
         settings,
-        kafka_topic=None if args.no_kafka else args.topic,
+        kafka_topics=kafka_topics(args),
+        cdc=args.cdc,
         risk_paths=args.risk_paths,
         training_days=args.training_days,
     )

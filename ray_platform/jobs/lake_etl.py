@@ -1,7 +1,8 @@
 """The daily lake job: landing -> bronze -> silver -> gold for one business date or a range.
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
-        python -m ray_platform.jobs.lake_etl --date 2026-01-05 [--end 2026-01-09]
+        python -m ray_platform.jobs.lake_etl --date 2026-01-05 [--end 2026-01-09] \
+        [--topic T]... [--no-kafka] [--cdc]
 
 Idempotent per date: running a date twice leaves every table with the same rows. Prints one
 ``RESULT {json}`` line with the counts of every date.
@@ -15,16 +16,20 @@ import json
 import sys
 
 from ray_platform.errors import PlatformError
-from ray_platform.jobs._runtime import connect, date_range_parser, parse_date_range, run_job
+from ray_platform.jobs._runtime import (
+    add_source_args,
+    connect,
+    date_range_parser,
+    kafka_topics,
+    parse_date_range,
+    run_job,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[dt.date]]:
     """The job's arguments and the business dates to run."""
     parser = date_range_parser("ray_platform.jobs.lake_etl")
-    parser.add_argument(
-        "--topic", default="transactions", help="Kafka topic of card transactions to land"
-    )
-    parser.add_argument("--no-kafka", action="store_true", help="skip landing the Kafka topic")
+    add_source_args(parser)
     return parse_date_range(parser, argv)
 
 
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for day in days:
-            report = run_lake_day(day, settings, kafka_topic=None if args.no_kafka else args.topic)
+            report = run_lake_day(day, settings, kafka_topics=kafka_topics(args), cdc=args.cdc)
             results.append(report.summary())
             print(f"lake_etl {day}: {json.dumps(results[-1])}", flush=True)
     except PlatformError as exc:

@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,16 +43,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ray_platform.avro_codec import AvroDecoder
+from ray_platform.contracts.silver import CARD_TRANSACTIONS
 from ray_platform.errors import NotFound, ServiceError, UndecodableMessage
 from ray_platform.lake import layout
 from ray_platform.lake.bronze import new_run_id
+from ray_platform.lineage import DatasetRef, RunEvent
 from ray_platform.settings import Settings, get_settings
 from ray_platform.storage import storage_for
 from ray_platform.tables import TableStore, table_store
 
 log = logging.getLogger(__name__)
 
-STREAM_SOURCES = {"transactions": "card_transactions_stream"}
+CARD_TOPICS: tuple[str, ...] = CARD_TRANSACTIONS.stream_topics
+"""Card transactions: Avro under the schema registry, then plain JSON for simple clients."""
+STREAM_SOURCES = dict.fromkeys(CARD_TOPICS, "card_transactions_stream")
 """The bronze source folder of each topic; other topics land under ``<topic>_stream``."""
 
 OFFSETS_SCHEMA = pa.schema(
@@ -161,6 +166,34 @@ def land_topic(
     if rows:
         _commit(tables, topic, rows)
     return rows
+
+
+def land_topics(
+    topics: Sequence[str],
+    *,
+    ingest_date: dt.date,
+    run_id: str,
+    job: str,
+    settings: Settings | None = None,
+) -> tuple[list[LandedBatch], RunEvent]:
+    """Land each of ``topics`` in turn; the batches and the run's lineage event for them."""
+    batches = [
+        b
+        for topic in topics
+        for b in land_topic(topic, ingest_date=ingest_date, run_id=run_id, settings=settings)
+    ]
+    event = RunEvent(
+        run_id, job, "kafka", "COMPLETE",
+        inputs=tuple(
+            DatasetRef(f"kafka://{b.topic}/{b.partition}/{b.start_offset}-{b.end_offset}")
+            for b in batches
+        ),
+        outputs=tuple(
+            DatasetRef(b.bronze_path, rows=b.record_count, sha256=b.sha256) for b in batches
+        ),
+        business_date=ingest_date.isoformat(),
+    )  # fmt: skip
+    return batches, event
 
 
 def _dead_letter(topic: str, dead: list[tuple[Any, str]], s: Settings) -> None:

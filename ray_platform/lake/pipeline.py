@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ray_platform import lineage, metrics
@@ -33,6 +34,7 @@ class LakeDayReport:
     business_date: str
     landed: dict[str, int] = field(default_factory=dict)  # status -> files
     kafka_records: int = 0
+    kafka_by_topic: dict[str, int] = field(default_factory=dict)
     silver: SilverReport | None = None
     gold: GoldReport | None = None
 
@@ -65,11 +67,13 @@ def run_lake_day(
     settings: Settings | None = None,
     *,
     run_id: str | None = None,
-    kafka_topic: str | None = "transactions",
+    kafka_topics: Sequence[str] = kafka_landing.CARD_TOPICS,
     use_ray: bool = True,
     cdc: bool = False,
 ) -> LakeDayReport:
     """Run bronze, silver and gold for ``business_date``; raises if silver does not reconcile.
+
+    ``kafka_topics`` are the card-transaction topics landed beside the files (none: files only).
 
     ``cdc`` also lands the core-banking database's Debezium topics and applies their customer
     changes (``lake.debezium``, ``docs/cdc.md``), beside any ``customer_changes`` files.
@@ -95,32 +99,21 @@ def run_lake_day(
             business_date=day,
         )
     ]  # fmt: skip
-    if kafka_topic:
-        batches = kafka_landing.land_topic(
-            kafka_topic, ingest_date=business_date, run_id=run_id, settings=s
+    if kafka_topics:
+        batches, event = kafka_landing.land_topics(
+            kafka_topics, ingest_date=business_date, run_id=run_id, job=JOB, settings=s
         )
-        report.kafka_records = sum(b.record_count for b in batches)
-        events.append(
-            RunEvent(
-                run_id, JOB, "kafka", "COMPLETE",
-                inputs=tuple(
-                    DatasetRef(f"kafka://{b.topic}/{b.partition}/{b.start_offset}-{b.end_offset}")
-                    for b in batches
-                ),
-                outputs=tuple(
-                    DatasetRef(b.bronze_path, rows=b.record_count, sha256=b.sha256)
-                    for b in batches
-                ),
-                business_date=day,
-            )
-        )  # fmt: skip
+        for b in batches:
+            report.kafka_by_topic[b.topic] = report.kafka_by_topic.get(b.topic, 0) + b.record_count
+        report.kafka_records = sum(report.kafka_by_topic.values())
+        events.append(event)
 
-    streams = {"card_transactions": kafka_topic} if kafka_topic else None
+    streams: dict[str, Sequence[str]] = {"card_transactions": tuple(kafka_topics)}
     if cdc:
         from ray_platform.lake.debezium import CDC_STREAMS, land_core_changes
 
         land_core_changes(business_date, s, run_id)
-        streams = {**(streams or {}), **CDC_STREAMS}
+        streams.update({table: (topic,) for table, topic in CDC_STREAMS.items()})
     report.silver = run_silver(
         business_date, s, run_id=run_id, use_ray=use_ray, stream_topics=streams
     )
@@ -142,19 +135,18 @@ def run_lake_day(
     report.gold = run_gold(business_date, s, run_id=run_id)
     events += report.gold.run_events(job=JOB)
     lineage.record(events, store)
-    _record_rows(report, landed, kafka_topic)
+    _record_rows(report, landed)
     return report
 
 
-def _record_rows(report: LakeDayReport, landed: list[bronze.LandedFile], topic: str | None) -> None:
+def _record_rows(report: LakeDayReport, landed: list[bronze.LandedFile]) -> None:
     """Rows per step and table as the ``gbank_etl_rows`` metric (this date's run)."""
     by_source: dict[str, int] = {}
     for f in landed:
         if f.status != "skipped_duplicate":
             by_source[f.source] = by_source.get(f.source, 0) + (f.record_count or 0)
     rows = [("bronze", src, "landed", n) for src, n in by_source.items()]
-    if topic:
-        rows.append(("bronze", topic, "landed", report.kafka_records))
+    rows += [("bronze", topic, "landed", n) for topic, n in report.kafka_by_topic.items()]
     summary = report.summary()
     for table, counts in summary["silver"].items():  # type: ignore[union-attr]
         rows += [("silver", table, outcome, n) for outcome, n in counts.items()]

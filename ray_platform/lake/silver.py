@@ -14,6 +14,7 @@ only ever read.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -135,14 +136,14 @@ def run_silver(
     run_id: str | None = None,
     tables: list[str] | None = None,
     use_ray: bool = True,
-    stream_topics: dict[str, str] | None = None,
+    stream_topics: Mapping[str, Sequence[str]] | None = None,
 ) -> SilverReport:
     """Build silver for ``ingest_date`` from bronze; raises if a table does not reconcile.
 
     Ray must already be initialised by the caller when ``use_ray`` (the default); with
     ``use_ray=False`` files are processed in this process (unit tests, tiny lakes).
-    ``stream_topics`` maps a table to the Kafka topic its streamed batches came from, when that
-    is not the contract's default.
+    ``stream_topics`` maps a table to the Kafka topics its streamed batches came from, when
+    those are not the contract's.
     """
     s = settings or get_settings()
     day = st.as_date(ingest_date).isoformat()
@@ -156,8 +157,8 @@ def run_silver(
         if tables and contract.name not in tables:
             continue
         res = results[contract.name] = TableResult(contract.name)
-        topic = (stream_topics or {}).get(contract.name)
-        files = bronze_files(store, storage, contract, day, stream_topic=topic)
+        topics = (stream_topics or {}).get(contract.name)
+        files = bronze_files(store, storage, contract, day, stream_topics=topics)
         res.files = [p for p, _ in files]
         if contract.name == "card_transactions" and store.exists(layout.silver_table("fx_rates")):
             ctx.fx = st.FxTable.from_table(store.read(layout.silver_table("fx_rates")))

@@ -35,13 +35,14 @@ def bronze_files(
     storage: Storage,
     contract: TableContract,
     day: str,
-    stream_topic: str | None = None,
+    stream_topics: Sequence[str] | None = None,
 ) -> list[tuple[str, str]]:
     """``(bronze path, business date)`` of the table's files landed on ``day``.
 
-    ``stream_topic`` overrides the contract's Kafka topic (a deployment may name it otherwise).
+    ``stream_topics`` overrides the contract's Kafka topics (a deployment may name them
+    otherwise).
     """
-    topic = stream_topic or contract.stream_topic
+    topics = list(contract.stream_topics if stream_topics is None else stream_topics)
     found: dict[str, str] = {}
     if store.exists(layout.BRONZE_MANIFEST):
         m = store.dataset(layout.BRONZE_MANIFEST).to_table(
@@ -56,14 +57,14 @@ def bronze_files(
         for path in storage.list(folder):
             if contract.matches_file(path):
                 found[path] = day
-    if topic and store.exists(layout.KAFKA_OFFSETS):
+    if topics and store.exists(layout.KAFKA_OFFSETS):
         # Only batches the offsets ledger records: a file a crashed landing left behind is not
         # part of the stream (see kafka_landing).
         # A streamed record is judged against when it arrived, not the run's business date:
         # the nightly run for D also lands what was produced after D closed.
         landed = store.dataset(layout.KAFKA_OFFSETS).to_table(
             columns=["bronze_path", "landed_at"],
-            filter=(pc.field("topic") == topic)
+            filter=pc.field("topic").isin(topics)
             & (pc.field("ingest_date") == dt.date.fromisoformat(day)),
         )
         for row in landed.to_pylist():

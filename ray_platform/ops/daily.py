@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ray_platform.contracts.silver import CARD_TRANSACTIONS
 from ray_platform.errors import PlatformError
 from ray_platform.ops.dag import Dag, DagRunner, Step, StepContext, StepFailed, StepOutput
 from ray_platform.ops.runs import RunLog
@@ -30,7 +31,8 @@ class DailyOptions:
     """What the steps need besides the date."""
 
     settings: Settings
-    kafka_topic: str | None = "transactions"
+    kafka_topics: tuple[str, ...] = CARD_TRANSACTIONS.stream_topics
+    cdc: bool = False  # land the core-banking database's Debezium topics and apply them
     risk_paths: int = 20_000
     training_days: int | None = None
 
@@ -45,9 +47,10 @@ def _weekday(day: dt.date) -> bool:
 
 
 def ingest(ctx: StepContext) -> StepOutput:
-    """Land the date's files (and the Kafka topic) in bronze, with lineage."""
+    """Land the date's files, the Kafka topics and (``cdc``) the change events in bronze."""
     from ray_platform import lineage
     from ray_platform.lake import bronze, kafka_landing
+    from ray_platform.lake.debezium import land_core_changes
     from ray_platform.lineage import DatasetRef, RunEvent
     from ray_platform.tables import table_store
 
@@ -65,42 +68,34 @@ def ingest(ctx: StepContext) -> StepOutput:
     ]  # fmt: skip
     records = sum(f.record_count or 0 for f in landed)
     kafka = 0
-    if o.kafka_topic:
-        batches = kafka_landing.land_topic(
-            o.kafka_topic, ingest_date=day, run_id=ctx.run_id, settings=o.settings
+    if o.kafka_topics:
+        batches, event = kafka_landing.land_topics(
+            o.kafka_topics, ingest_date=day, run_id=ctx.run_id, job=JOB, settings=o.settings
         )
         kafka = sum(b.record_count for b in batches)
-        events.append(
-            RunEvent(
-                ctx.run_id, JOB, "kafka", "COMPLETE",
-                inputs=tuple(
-                    DatasetRef(f"kafka://{b.topic}/{b.partition}/{b.start_offset}-{b.end_offset}")
-                    for b in batches
-                ),
-                outputs=tuple(
-                    DatasetRef(b.bronze_path, rows=b.record_count, sha256=b.sha256)
-                    for b in batches
-                ),
-                business_date=day.isoformat(),
-            )
-        )  # fmt: skip
+        events.append(event)
+    changes = land_core_changes(day, o.settings, ctx.run_id) if o.cdc else {}
     lineage.record(events, table_store(o.settings))
     statuses: dict[str, int] = {}
     for f in landed:
         statuses[f.status] = statuses.get(f.status, 0) + 1
-    return StepOutput(rows=records + kafka, detail={"files": statuses, "kafka_records": kafka})
+    detail = {"files": statuses, "kafka_records": kafka, "change_events": changes}
+    return StepOutput(rows=records + kafka + sum(changes.values()), detail=detail)
 
 
 def silver(ctx: StepContext) -> StepOutput:
     """Validate, quarantine, standardise and tokenise bronze into silver; reconcile."""
     from ray_platform import lineage
     from ray_platform.lake import layout
+    from ray_platform.lake.debezium import CDC_STREAMS
     from ray_platform.lake.silver import run_silver
     from ray_platform.lineage import DatasetRef, RunEvent
     from ray_platform.tables import table_store
 
     o, day = _opts(ctx), ctx.business_date
-    streams = {"card_transactions": o.kafka_topic} if o.kafka_topic else None
+    streams = {"card_transactions": o.kafka_topics}
+    if o.cdc:
+        streams.update({table: (topic,) for table, topic in CDC_STREAMS.items()})
     report = run_silver(day, o.settings, run_id=ctx.run_id, stream_topics=streams)
     events = [
         RunEvent(

@@ -122,7 +122,7 @@ def run_regions_day(
     s = settings or get_settings()
     route_landing_date(business_date, s)
     return {
-        r: run_lake_day(business_date, region_settings(s, r), kafka_topic=None, use_ray=use_ray)
+        r: run_lake_day(business_date, region_settings(s, r), kafka_topics=(), use_ray=use_ray)
         for r in regions
     }
 

@@ -41,9 +41,11 @@ from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
     "transactions",
+    "transactions.json",
     "fraud-scores",
     "fraud-alerts",
     "transactions.dlq",
+    "transactions.json.dlq",
     "dq-alerts",
     "ops-alerts",
     "trades",

@@ -108,7 +108,7 @@ def _run_lake(settings) -> None:
     The warehouse's own dimension load, not ``load_warehouse``: its fact loads need a silver
     ``trades`` table, which a one-day bank generated on a weekend does not have.
     """
-    run_lake_day(TODAY, settings, kafka_topic=None, use_ray=False, cdc=True)
+    run_lake_day(TODAY, settings, kafka_topics=(), use_ray=False, cdc=True)
     store = table_store(settings)
     dims.load_dim_customer(store, dims.Silver(store), [TODAY])
 

@@ -17,7 +17,7 @@ from ray_platform.lake import layout
 from ray_platform.lake.silver import RECONCILIATION
 from ray_platform.settings import load_settings
 from ray_platform.storage import storage_for
-from ray_platform.streaming import produce
+from ray_platform.streaming import produce_card_transactions
 from ray_platform.tables import table_store
 from tests.fixtures.ray import job_result, submit_job
 
@@ -59,24 +59,28 @@ def _rows(store, name: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def lake_run(ray_cluster, kafka_broker, tmp_path_factory):
+def lake_run(ray_cluster, kafka_broker, schema_registry, tmp_path_factory):
     home = tmp_path_factory.mktemp("lake-home")
     settings = load_settings(home=home)
     generate_bank(settings.landing_uri, CONFIG)
-    # Part of day two's transactions also arrive on Kafka: they must count as redeliveries.
+    # Part of day two's transactions also arrive on Kafka, as Avro on the card topic and as
+    # JSON on its simple-client twin: both must land and count as redeliveries.
     topic = f"test-lake-{uuid.uuid4().hex[:8]}"
-    kafka_broker.ensure_topics([topic])
+    topics = {"avro": topic, "json": f"{topic}.json"}  # role -> topic
+    kafka_broker.ensure_topics(list(topics.values()))
     path = Path(settings.landing_uri.removeprefix("file://"))
     name = f"cards/{DAYS[1]}/card_transactions.jsonl"
     lines = (path / name).read_bytes().splitlines()
     bad = {line for f, line, _ in _manifest(settings) if f == name}
     good = [ln for i, ln in enumerate(lines, start=1) if i not in bad][:100]
-    produce(topic, [(None, ln) for ln in good], settings)
+    avro = produce_card_transactions(good[:70], settings, topic=topic, json_topic=topics["json"])
+    plain = produce_card_transactions(good[70:], settings, as_json=True, json_topic=topics["json"])
+    assert (avro.avro, avro.json, plain.json) == (70, 0, 30), avro.not_avro
     out = submit_job(
         ray_cluster, "ray_platform.jobs.lake_etl", "--date", str(DAYS[0]), "--end",
-        str(DAYS[1]), "--topic", topic, settings=settings,
+        str(DAYS[1]), "--topic", topic, "--topic", topics["json"], settings=settings,
     )  # fmt: skip
-    return settings, job_result(out), topic, len(good)
+    return settings, job_result(out), topics, len(good)
 
 
 def test_quarantine_matches_the_generator_manifest_and_counts_reconcile(lake_run):
@@ -88,14 +92,24 @@ def test_quarantine_matches_the_generator_manifest_and_counts_reconcile(lake_run
     assert [d["business_date"] for d in result["days"]] == [str(d) for d in DAYS]
 
 
-def test_kafka_batch_lands_once_and_counts_as_redelivery(lake_run):
-    settings, result, topic, produced = lake_run
-    # The first date's run lands the whole topic; the later file copy is then a redelivery.
+def test_avro_and_json_batches_land_once_and_count_as_redeliveries(lake_run):
+    settings, result, topics, produced = lake_run
+    # The first date's run lands both topics; the later file copy is then a redelivery.
     assert [d["kafka_records"] for d in result["days"]] == [produced, 0]
     dropped = sum(d["silver"]["card_transactions"]["duplicates_dropped"] for d in result["days"])
     assert dropped == produced
     offsets = table_store(settings).read(layout.KAFKA_OFFSETS).to_pylist()
-    assert sum(r["record_count"] for r in offsets if r["topic"] == topic) == produced
+    landed = {
+        t: sum(r["record_count"] for r in offsets if r["topic"] == t) for t in topics.values()
+    }
+    assert landed == {topics["avro"]: 70, topics["json"]: 30}
+    # Bronze holds the Avro records decoded by schema id, as the JSON objects they were sent as.
+    from ray_platform.governance.crypto import read_bronze
+
+    storage = storage_for(settings.lake_uri)
+    path = next(r["bronze_path"] for r in offsets if r["topic"] == topics["avro"])
+    first = json.loads(read_bronze(storage, path, settings).splitlines()[0])
+    assert first["transaction_id"].startswith("T") and first["is_fraud"] in (0, 1)
 
 
 def test_gold_tables_are_written_and_lineage_reaches_bronze(lake_run):
@@ -109,7 +123,7 @@ def test_gold_tables_are_written_and_lineage_reaches_bronze(lake_run):
 
 
 def test_rerunning_a_date_leaves_every_table_with_the_same_rows(ray_cluster, lake_run):
-    settings, _, topic, _ = lake_run
+    settings, _, topics, _ = lake_run
     store = table_store(settings)
     names = [layout.silver_table(n) for n in _silver_tables(store)] + [
         layout.gold_table(n) for n in ("daily_customer_summary", "daily_merchant_stats")
@@ -117,8 +131,8 @@ def test_rerunning_a_date_leaves_every_table_with_the_same_rows(ray_cluster, lak
     before = {n: _rows(store, n) for n in names}
     versions = {n: store.version(n) for n in names}
     submit_job(
-        ray_cluster, "ray_platform.jobs.lake_etl", "--date", str(DAYS[1]), "--topic", topic,
-        settings=settings,
+        ray_cluster, "ray_platform.jobs.lake_etl", "--date", str(DAYS[1]),
+        "--topic", topics["avro"], "--topic", topics["json"], settings=settings,
     )  # fmt: skip
     assert any(store.version(n) > versions[n] for n in names)  # it really ran again
     for n in names:

@@ -150,3 +150,33 @@ def test_undecodable_and_unknown_id_messages_go_to_the_dlq_with_reason(topic, se
     assert b"2000000000" in headers[1]["error"]
     assert [h["source.offset"] for h in headers] == [b"1", b"2"]
     assert {h["source.topic"] for h in headers} == {topic.encode()}
+
+
+def test_card_producer_sends_what_fits_as_avro_and_the_rest_unchanged_as_json(
+    kafka_broker, topic, settings
+):
+    from ray_platform.avro_codec import decode_any
+    from ray_platform.streaming import end_offsets, produce_card_transactions
+
+    json_topic = f"{topic}.json"
+    kafka_broker.ensure_topics([json_topic], partitions=1)
+    good = [json.dumps(tx(i)).encode() for i in range(3)]
+    odd = [
+        b"not json at all",
+        json.dumps({k: v for k, v in tx(7).items() if k != "card_id"}).encode(),  # required gone
+        json.dumps(tx(8, is_fraud="no")).encode(),  # mistyped
+        json.dumps(tx(9, loyalty_tier="gold")).encode(),  # a field Avro would drop
+    ]
+    start = end_offsets(json_topic, settings)
+    sent = produce_card_transactions(
+        [good[0], *odd, *good[1:]], settings, topic=topic, json_topic=json_topic
+    )
+    assert (sent.avro, sent.json, sent.sent) == (3, 4, 7)
+    assert len(sent.not_avro) == 3 and "loyalty_tier" in sent.not_avro[-1]
+    avro = read_from(topic, {0: 0}, 3, 30, settings)
+    assert all(m.value[0] == 0 for m in avro)  # Confluent framing, the registered id inside
+    assert RegistryClient(settings).schema(sent.schema_id) == card_transaction_schema()
+    assert [decode_any(m.value, settings) for m in avro] == [json.loads(g) for g in good]
+    assert [m.key for m in avro] == [b"C0", b"C1", b"C2"]
+    plain = read_from(json_topic, start, 4, 30, settings)
+    assert [m.value for m in plain] == odd  # byte for byte, nothing lost

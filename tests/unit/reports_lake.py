@@ -64,7 +64,7 @@ def build() -> dict:
     generate_bank(
         settings.landing_uri, GeneratorConfig(customers=120, days=2, seed=7, history_days=5)
     )
-    runs = {d: run_lake_day(d, settings, kafka_topic=None, use_ray=False) for d in (D1, D2)}
+    runs = {d: run_lake_day(d, settings, kafka_topics=(), use_ray=False) for d in (D1, D2)}
     store = table_store(settings)
     trades = store.read("silver/trades")
     d2 = trades.filter(pc.equal(trades["day"], 6)).slice(0, 2)

@@ -87,9 +87,10 @@ def test_every_zone_and_dataset_is_registered(cat):
 
     names = {d.name for d in cat.list()}
     feeds = {f"bronze/{s}/{stem}" for s, stems in SCHEMA_VERSIONS.items() for stem in stems}
-    assert feeds | {"bronze/card_transactions_stream/transactions"} == {
-        d.name for d in cat.list("bronze")
+    streams = {
+        f"bronze/card_transactions_stream/{t}" for t in ("transactions", "transactions.json")
     }
+    assert feeds | streams == {d.name for d in cat.list("bronze")}
     assert {f"silver/{t}" for t in CONTRACTS} <= names
     assert {f"silver/_quarantine/{t}" for t in CONTRACTS} <= names
     assert {f"gold/{g.name}" for g in GOLD_TABLES} == {d.name for d in cat.list("gold")}
@@ -158,7 +159,8 @@ def test_search_names_descriptions_and_columns(cat):
     assert "gold/daily_mcc_stats" not in iban
     assert "gold/warehouse/fact_risk_metrics" in {d.name for d in cat.search("Expected Shortfall")}
     assert {d.name for d in cat.search("kafka topic")} == {
-        "bronze/card_transactions_stream/transactions"
+        "bronze/card_transactions_stream/transactions",
+        "bronze/card_transactions_stream/transactions.json",
     }
     assert cat.search("no-such-word-anywhere") == []
     with pytest.raises(InvalidArgument):

@@ -42,7 +42,7 @@ def bank(tmp_path_factory):
     etl = {d: res.run_regions_day(d, settings, use_ray=False) for d in DAYS}
     replication = rep.replicate(settings)
     for d in DAYS:  # the same bank through the one-lake deployment, as the reference
-        run_lake_day(d, settings, kafka_topic=None, use_ray=False)
+        run_lake_day(d, settings, kafka_topics=(), use_ray=False)
     return settings, Path(home), routes, etl, replication
 
 
