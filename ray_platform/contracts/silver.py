@@ -78,9 +78,11 @@ CUSTOMER_CHANGES = TableContract(
     event_time="event_ts", partition_by=YMD, cluster_by=("customer_id",),
     description="Debezium change events of the customer management system (after images).",
 )  # fmt: skip
-ACCOUNTS = TableContract(
-    "accounts", "core_banking", ("accounts.csv",), "csv",
-    (
+
+
+def _account_columns(prefix: str = "") -> tuple[Column, ...]:
+    """The account fields; with a ``prefix`` (``after.``), read from a change event's image."""
+    cols = (
         Column("account_id"),
         Column("customer_id", fk="customers.customer_id"),
         _enum("account_type", ref.ACCOUNT_TYPES),
@@ -89,8 +91,27 @@ ACCOUNTS = TableContract(
         Column("product_code"),
         _cur(),
         _pii("iban", "restricted", check="iban"),
-    ),
+    )
+    if not prefix:
+        return cols
+    return tuple(Column(**{**c.__dict__, "source": f"{prefix}{c.name}"}) for c in cols)
+
+
+ACCOUNTS = TableContract(
+    "accounts", "core_banking", ("accounts.csv",), "csv", _account_columns(),
     business_key=("account_id",), kind="entity", cluster_by=("customer_id",),
+)  # fmt: skip
+ACCOUNT_CHANGES = TableContract(
+    "account_changes", "core_banking", ("account_changes.jsonl",), "cdc",
+    # No foreign key on account_id: an insert brings an account silver does not know yet (the
+    # account's customer must be known, as for any account).
+    (
+        _enum("op", ref.CDC_OPS),
+        Column("event_ts", "epoch_ms", not_future=True, source="ts_ms"),
+        *_account_columns("after."),
+    ),
+    event_time="event_ts", partition_by=YMD, cluster_by=("account_id",),
+    description="Debezium change events of core.accounts (after images), applied to accounts.",
 )  # fmt: skip
 CARDS = TableContract(
     "cards", "cards", ("cards.jsonl",), "jsonl",
@@ -260,7 +281,7 @@ INTERACTIONS = TableContract(
 # first because standardisation converts amounts with the day's rates.
 SILVER_ORDER: tuple[TableContract, ...] = (
     FX_RATES, INSTRUMENTS, COUNTERPARTIES, PRICES, RATES, IMPLIED_VOLS, INDICATORS,
-    CUSTOMERS, CUSTOMER_CHANGES, ACCOUNTS, CARDS, CARD_TRANSACTIONS, INTERACTIONS,
+    CUSTOMERS, CUSTOMER_CHANGES, ACCOUNTS, ACCOUNT_CHANGES, CARDS, CARD_TRANSACTIONS, INTERACTIONS,
     TRADES, POSITIONS,
 )  # fmt: skip
 CONTRACTS: dict[str, TableContract] = {c.name: c for c in SILVER_ORDER}

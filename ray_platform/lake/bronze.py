@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 CHUNK = 8 * 1024 * 1024
 
 SCHEMA_VERSIONS: dict[str, dict[str, str]] = {
-    "core_banking": {"customers": "1", "accounts": "1"},
+    "core_banking": {"customers": "1", "accounts": "1", "account_changes": "1"},
     "customer_mgmt": {"customer_changes": "1"},
     "cards": {"cards": "1", "card_transactions": "1"},
     "trading": {"instruments": "1", "counterparties": "1", "trades": "1", "positions": "1"},

@@ -1,13 +1,14 @@
 """Debezium change events from the core-banking PostgreSQL, as the lake's CDC records.
 
 The Debezium path sits beside the file-based one (``customer_changes.jsonl`` from the
-generator): Kafka Connect streams ``core.customers`` to the topic ``cdc.core.customers``
-(``ray_platform.services.connect``), :func:`land_core_changes` lands its messages byte for byte
-in bronze (``lake.kafka_landing``), and the silver run reads those batches as
-``customer_changes`` (pass :data:`CDC_STREAMS` as ``run_silver(stream_topics=...)``). Before
+generator): Kafka Connect streams ``core.customers`` and ``core.accounts`` to the topics
+``cdc.core.customers`` and ``cdc.core.accounts`` (``ray_platform.services.connect``),
+:func:`land_core_changes` lands their messages byte for byte in bronze
+(``lake.kafka_landing``), and the silver run reads those batches as ``customer_changes`` and
+``account_changes`` (pass :data:`CDC_STREAMS` as ``run_silver(stream_topics=...)``). Before
 parsing, :func:`normalise_lines` rewrites each raw Debezium envelope into the record the file
-path produces, so validation, the merge into silver ``customers`` (``lake.cdc``) and the SCD2
-history of ``dim_customer`` are the same code for both paths.
+path produces, so validation, the merge into silver ``customers`` and ``accounts``
+(``lake.cdc``) and the SCD2 history of ``dim_customer`` are the same code for both paths.
 
 What the conversion changes (see :func:`to_change_record`):
 
@@ -31,12 +32,18 @@ from typing import Any
 
 from ray_platform.settings import Settings
 
-CDC_STREAMS: dict[str, str] = {"customer_changes": "cdc.core.customers"}
-"""Silver table -> the Debezium topic whose landed batches feed it (``run_silver`` argument)."""
+CDC_STREAMS: dict[str, str] = {
+    "customer_changes": "cdc.core.customers",
+    "account_changes": "cdc.core.accounts",
+}
+"""Silver table -> the Debezium topic whose landed batches feed it (``run_silver`` argument).
+
+Both are ``cdc`` contracts: their events stay in the change table and are applied to silver
+``customers`` and ``accounts`` (``lake.cdc.apply_changes``)."""
 LANDED_TOPICS: tuple[str, ...] = ("cdc.core.customers", "cdc.core.accounts")
-"""Every topic the connector writes; all are landed in bronze. Silver applies the customers'
-changes; accounts still come to silver from the core-banking extracts (the generator never
-changes or deletes an account, and every new one is in its day's extract)."""
+"""Every topic the connector writes; all are landed in bronze, and silver applies both
+(:data:`CDC_STREAMS`): account inserts, updates and deletes reach silver ``accounts`` beside
+the core-banking extracts, as the customers' changes reach ``customers``."""
 
 DATE_COLUMNS = frozenset({"date_of_birth", "open_date"})
 """Columns of the core-banking tables typed ``date`` (``generator.core_db``)."""

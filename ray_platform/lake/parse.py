@@ -209,8 +209,10 @@ def parse_jsonl(contract: TableContract, text: str | bytes, first_record: int = 
     data = text.encode() if isinstance(text, str) else text
     lines = line_array(data)
     paths = [c.path for c in contract.columns]
-    if contract.format == "cdc":
-        paths.append("before.customer_id")
+    if contract.format == "cdc":  # a delete's key is in its before image only
+        from ray_platform.lake.cdc import change_key
+
+        paths.append(f"before.{change_key(contract)}")
     src = pa.table({"line": lines})
     con = duckdb.connect(config={"threads": 1})  # one per Ray task: the CPUs are the tasks'
     try:

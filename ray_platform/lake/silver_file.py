@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from ray_platform.contracts.model import TableContract
 from ray_platform.errors import SchemaError
 from ray_platform.lake import standardise as st
+from ray_platform.lake.cdc import change_key
 from ray_platform.lake.debezium import normalise_lines
 from ray_platform.lake.parse import MalformedFile, Parsed, parse_file, parse_jsonl, utf8
 from ray_platform.lake.tokens import tokenise
@@ -84,9 +85,9 @@ def _qrow(ctx: Context, path: str, record: int, rid: object, rule: str, fld: str
 
 def _record_id(contract: TableContract, parsed: Parsed, table: pa.Table, row: int) -> object:
     if contract.format == "cdc":
+        key = change_key(contract)
         return (
-            table.column("after.customer_id")[row].as_py()
-            or table.column("before.customer_id")[row].as_py()
+            table.column(f"after.{key}")[row].as_py() or table.column(f"before.{key}")[row].as_py()
         )
     if not contract.business_key:
         return None
@@ -185,9 +186,10 @@ def standardise(
             cols[f"{col.name}_reporting"] = amount
             out.fx_earlier += earlier
             out.fx_missing += missing
-    if contract.format == "cdc":
-        cols["customer_id"] = pc.coalesce(
-            good.column("after.customer_id"), good.column("before.customer_id")
+    if contract.format == "cdc":  # the key of a delete comes from its before image
+        key = change_key(contract)
+        cols[key] = pc.coalesce(
+            good.column(f"after.{key}"), good.column(f"before.{key}")
         ).combine_chunks()
     for name in extra:
         if name in cols:

@@ -21,6 +21,8 @@ from ray_platform.contracts.model import TableContract
 from ray_platform.contracts.silver import CONTRACTS
 from ray_platform.errors import SchemaError
 from ray_platform.lake import layout
+from ray_platform.lake.cdc import apply_changes
+from ray_platform.lake.cdc import target as cdc_target
 from ray_platform.lake.parse import Parsed, line_array, parse_file, utf8
 from ray_platform.lake.silver_file import QUARANTINE_SCHEMA, Context, FileOutput, _qrow
 from ray_platform.lake.silver_parts import merge_parts
@@ -92,13 +94,18 @@ def load_known(store: TableStore) -> KnownKeys:
     """Known keys of every foreign-key target from the silver tables as they stand."""
     known = KnownKeys()
     targets = {c.fk for t in CONTRACTS.values() for c in t.columns if c.fk}
+    # Change tables hold keys of their target too (a customer created by an event).
+    changes: dict[str, list[str]] = {}
+    for t in CONTRACTS.values():
+        if t.format == "cdc":
+            entity, key = cdc_target(t)
+            changes.setdefault(f"{entity.name}.{key}", []).append(t.name)
     for target in sorted(targets):
         table, column = target.split(".")
-        for name, col in [(table, column)] + (
-            [("customer_changes", "customer_id")] if target == "customers.customer_id" else []
-        ):
+        for name in [table, *changes.get(target, [])]:
             if store.exists(layout.silver_table(name)):
-                known.add(target, store.read(layout.silver_table(name), columns=[col]).column(0))
+                col = store.read(layout.silver_table(name), columns=[column]).column(0)
+                known.add(target, col)
     return known
 
 
@@ -173,9 +180,7 @@ class TableWriter:
             res.version = self._write_silver(good)  # type: ignore[attr-defined]
             self._update_known(good, known)
             if self.contract.format == "cdc":
-                from ray_platform.lake.cdc import apply_changes
-
-                apply_changes(self.store, good)
+                apply_changes(self.store, good, self.contract)
         self._write_quarantine(quarantine)
 
     def _encrypt(self, table: pa.Table, name: str) -> pa.Table:
@@ -287,8 +292,9 @@ class TableWriter:
     def _update_known(self, good: pa.Table, known: KnownKeys) -> None:
         c = self.contract
         if c.format == "cdc":
+            entity, key = cdc_target(c)
             creates = good.filter(pc.not_equal(good.column("op"), "d"))
-            known.add("customers.customer_id", creates.column("customer_id"))
+            known.add(f"{entity.name}.{key}", creates.column(key))
         elif len(c.business_key) == 1:
             known.add(f"{c.name}.{c.business_key[0]}", good.column(c.business_key[0]))
 

@@ -31,6 +31,7 @@ from ray_platform.warehouse import model as wm
 pytestmark = pytest.mark.integration
 
 TOPIC = CDC_STREAMS["customer_changes"]
+ACCOUNTS_TOPIC = CDC_STREAMS["account_changes"]
 # Debezium's events carry the real commit time, so the bank's business date is today.
 TODAY = dt.datetime.now(dt.UTC).date()
 CONFIG = GeneratorConfig(
@@ -78,11 +79,13 @@ def _landed(settings, topic: str = TOPIC) -> list[dict]:
     return out
 
 
-def _land_until(settings, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list:
+def _land_until(
+    settings, done: Callable[[list[dict]], bool], timeout: float = 60.0, topic: str = TOPIC
+) -> list:
     deadline = time.monotonic() + timeout
     while True:
         land_core_changes(TODAY, settings)
-        events = _landed(settings)
+        events = _landed(settings, topic)
         if done(events):
             return events
         if time.monotonic() > deadline:
@@ -119,9 +122,9 @@ def _versions(settings, cid: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["valid_from"])
 
 
-def _silver(settings, name: str, cid: str) -> list[dict]:
+def _silver(settings, name: str, cid: str, key: str = "customer_id") -> list[dict]:
     t = table_store(settings).read(layout.silver_table(name))
-    return t.filter(pc.equal(t["customer_id"], cid)).to_pylist()
+    return t.filter(pc.equal(t[key], cid)).to_pylist()
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +155,7 @@ def test_accounts_stream_to_their_own_topic(bank, postgres_server):
     deadline = time.monotonic() + 30
     while True:
         land_core_changes(TODAY, settings)
-        landed = [e for e in _landed(settings, "cdc.core.accounts") if e["op"] == "c"]
+        landed = [e for e in _landed(settings, ACCOUNTS_TOPIC) if e["op"] == "c"]
         if {e["after"]["account_id"] for e in landed} >= accounts or time.monotonic() > deadline:
             break
         time.sleep(1.0)
@@ -228,3 +231,62 @@ def test_connector_restart_neither_loses_nor_duplicates(bank, connect_worker):
     assert len(changes) == len({(c["event_ts"], c["kyc_risk_rating"]) for c in changes})
     current = [v for v in _versions(settings, cid) if v["is_current"]]
     assert [(v["status"], v["kyc_risk_rating"]) for v in current] == [(status, kyc)]
+
+
+def _account_event(aid: str, op: str, **after: object) -> Callable[[list[dict]], bool]:
+    def check(events: list[dict]) -> bool:
+        return any(
+            e["op"] == op
+            and (e["after"] or e["before"])["account_id"] == aid
+            and all((e["after"] or {}).get(k) == v for k, v in after.items())
+            for e in events
+        )
+
+    return check
+
+
+def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_server):
+    settings, db, ids = bank
+    with postgres_server.connect() as con:  # a valid account to copy (type, product, IBAN)
+        cur = con.execute("SELECT * FROM core.accounts ORDER BY account_id LIMIT 1")
+        names = [d.name for d in cur.description]
+        model = dict(zip(names, cur.fetchone(), strict=True))
+    aid = f"{model['account_id']}-CDC"
+    assert ids[-1] not in {ids[0], ids[1], ids[2]}  # a customer the other tests leave alone
+    db.insert_accounts([{**model, "account_id": aid, "customer_id": ids[-1], "status": "active"}])
+    _land_until(settings, _account_event(aid, "c"), topic=ACCOUNTS_TOPIC)
+    _run_lake(settings)
+    rows = _silver(settings, "accounts", aid, key="account_id")
+    assert [(r["customer_id"], r["status"]) for r in rows] == [(ids[-1], "active")]
+
+    # 'dormant', not 'blocked': the contract allows active, dormant and closed only.
+    with postgres_server.connect() as con:
+        con.execute("UPDATE core.accounts SET status = 'dormant' WHERE account_id = %s", (aid,))
+    _land_until(settings, _account_event(aid, "u", status="dormant"), topic=ACCOUNTS_TOPIC)
+    _run_lake(settings)
+    assert [r["status"] for r in _silver(settings, "accounts", aid, key="account_id")] == [
+        "dormant"
+    ]
+
+    with postgres_server.connect() as con:
+        con.execute("DELETE FROM core.accounts WHERE account_id = %s", (aid,))
+    events = _land_until(settings, _account_event(aid, "d"), topic=ACCOUNTS_TOPIC)
+    _run_lake(settings)
+    assert _silver(settings, "accounts", aid, key="account_id") == []
+    assert model["account_id"] in {
+        r["account_id"] for r in table_store(settings).read("silver/accounts").to_pylist()
+    }  # the others stay
+    changes = _silver(settings, "account_changes", aid, key="account_id")
+    assert sorted((c["event_ts"], c["op"], c["status"]) for c in changes) == [
+        (_commit(events, aid, "c"), "c", "active"),
+        (_commit(events, aid, "u"), "u", "dormant"),
+        (_commit(events, aid, "d"), "d", None),
+    ]
+
+
+def _commit(events: list[dict], aid: str, op: str) -> dt.datetime:
+    ms = next(
+        e["source"]["ts_ms"] for e in events
+        if e["op"] == op and (e["after"] or e["before"])["account_id"] == aid
+    )  # fmt: skip
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
