@@ -64,7 +64,8 @@ RISK_OWNER = "market-risk"
 FRAUD_OWNER = "fraud-analytics"
 
 _SILVER_DESCRIPTIONS = {
-    "accounts": "Current state of every account (type, status, product, currency, IBAN).",
+    "accounts": "Current state of every account (type, status, product, currency, IBAN), from "
+    "the extracts and the core-banking database's change events.",
     "cards": "Every payment card issued: number (tokenised), brand, type, owner and account.",
     "card_transactions": "Card authorisations with merchant, amount, channel and fraud label.",
     "instruments": "Tradable instruments (equities, bonds, FX forwards, options) by ISIN.",

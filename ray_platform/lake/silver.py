@@ -7,8 +7,8 @@ works even on a one-file day (:mod:`~ray_platform.lake.silver_parts`). Tasks ret
 blocks (the good rows, plus one metadata row), so tables are never pickled. The driver then
 applies the file-wide rules of split files, drops identical redeliveries, applies change
 events, and writes the table, its quarantine and the reconciliation, each as one Delta commit
-(customers: one merge, plus one delete commit when change events delete customers). Bronze is
-only ever read.
+(customers and accounts: one merge, plus one delete commit when change events delete rows).
+Bronze is only ever read.
 """
 
 from __future__ import annotations
