@@ -290,3 +290,27 @@ def _commit(events: list[dict], aid: str, op: str) -> dt.datetime:
         if e["op"] == op and (e["after"] or e["before"])["account_id"] == aid
     )  # fmt: skip
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def test_the_daily_job_with_cdc_lands_and_applies_a_database_change(bank, ray_cluster):
+    """`jobs.daily --cdc` as a user submits it: its ingest step lands, its silver applies."""
+    from ray_platform.streaming import end_offsets, read_from
+    from tests.fixtures.ray import job_result, submit_job
+
+    settings, db, ids = bank
+    cid = ids[3]  # a customer the other tests leave alone
+    row = db.customer(cid)
+    city = "Zaandam" if row["city"] != "Zaandam" else "Delft"
+    start = end_offsets(TOPIC, settings)
+    db.apply_events([{"op": "u", "before": row, "after": {**row, "city": city}}])
+    assert read_from(TOPIC, start, 1, 60, settings), "Debezium did not publish the change"
+    out = submit_job(
+        ray_cluster, "ray_platform.jobs.daily", "--date", TODAY.isoformat(), "--to", "silver",
+        "--no-kafka", "--cdc", "--no-sla", settings=settings,
+    )  # fmt: skip
+    day = job_result(out)["days"][0]
+    assert day["ok"], day
+    assert [r["city"] for r in _silver(settings, "customers", cid)] == [city]
+    assert any(
+        c["op"] == "u" and c["city"] == city for c in _silver(settings, "customer_changes", cid)
+    )
