@@ -391,12 +391,7 @@ def main() -> None:
     serve.shutdown()
     ray.shutdown()
     out = {
-        "benchmark": "fraud scoring: HTTP open loop, echo floor, in-process, Kafka",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        **provenance("fraud scoring: HTTP open loop, echo floor, in-process, Kafka", load_start),
         "ingress": mode,
         "ray": ray.__version__,
         "http": http,
@@ -410,6 +405,18 @@ def main() -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULT}")
+
+
+def provenance(benchmark: str, load_start: tuple) -> dict[str, Any]:
+    """What a result file says about itself: the benchmark, when, the command, the machine."""
+    return {
+        "benchmark": benchmark,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "load_average_at_start": [round(x, 2) for x in load_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def kafka_only(settings: Any, rate: float, duration: float, load_start: tuple) -> None:
@@ -430,12 +437,8 @@ def kafka_only(settings: Any, rate: float, duration: float, load_start: tuple) -
     ray.shutdown()
     p99 = {k: v["produce_to_result_ms"].get("p99") for k, v in runs.items()}
     out = {
-        "benchmark": "fraud scoring through Kafka: Avro values (schema registry) vs JSON",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        **provenance("fraud scoring through Kafka: Avro values (schema registry) vs JSON",
+                     load_start),
         "ray": ray.__version__,
         "kafka": runs,
         "avro_to_json_p99_ratio": round(p99["avro"] / p99["json"], 2)

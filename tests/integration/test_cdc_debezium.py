@@ -93,11 +93,15 @@ def _land_until(
         time.sleep(1.0)
 
 
-def _has(cid: str, op: str, **after: object) -> Callable[[list[dict]], bool]:
+def _has(
+    id_: str, op: str, key: str = "customer_id", **after: object
+) -> Callable[[list[dict]], bool]:
+    """Whether the events hold an ``op`` on the row whose ``key`` is ``id_``, with ``after``."""
+
     def check(events: list[dict]) -> bool:
         return any(
             e["op"] == op
-            and (e["after"] or e["before"])["customer_id"] == cid
+            and (e["after"] or e["before"])[key] == id_
             and all((e["after"] or {}).get(k) == v for k, v in after.items())
             for e in events
         )
@@ -233,18 +237,6 @@ def test_connector_restart_neither_loses_nor_duplicates(bank, connect_worker):
     assert [(v["status"], v["kyc_risk_rating"]) for v in current] == [(status, kyc)]
 
 
-def _account_event(aid: str, op: str, **after: object) -> Callable[[list[dict]], bool]:
-    def check(events: list[dict]) -> bool:
-        return any(
-            e["op"] == op
-            and (e["after"] or e["before"])["account_id"] == aid
-            and all((e["after"] or {}).get(k) == v for k, v in after.items())
-            for e in events
-        )
-
-    return check
-
-
 def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_server):
     settings, db, ids = bank
     with postgres_server.connect() as con:  # a valid account to copy (type, product, IBAN)
@@ -254,7 +246,7 @@ def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_serve
     aid = f"{model['account_id']}-CDC"
     assert ids[-1] not in {ids[0], ids[1], ids[2]}  # a customer the other tests leave alone
     db.insert_accounts([{**model, "account_id": aid, "customer_id": ids[-1], "status": "active"}])
-    _land_until(settings, _account_event(aid, "c"), topic=ACCOUNTS_TOPIC)
+    _land_until(settings, _has(aid, "c", "account_id"), topic=ACCOUNTS_TOPIC)
     _run_lake(settings)
     rows = _silver(settings, "accounts", aid, key="account_id")
     assert [(r["customer_id"], r["status"]) for r in rows] == [(ids[-1], "active")]
@@ -262,7 +254,7 @@ def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_serve
     # 'dormant', not 'blocked': the contract allows active, dormant and closed only.
     with postgres_server.connect() as con:
         con.execute("UPDATE core.accounts SET status = 'dormant' WHERE account_id = %s", (aid,))
-    _land_until(settings, _account_event(aid, "u", status="dormant"), topic=ACCOUNTS_TOPIC)
+    _land_until(settings, _has(aid, "u", "account_id", status="dormant"), topic=ACCOUNTS_TOPIC)
     _run_lake(settings)
     assert [r["status"] for r in _silver(settings, "accounts", aid, key="account_id")] == [
         "dormant"
@@ -270,7 +262,7 @@ def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_serve
 
     with postgres_server.connect() as con:
         con.execute("DELETE FROM core.accounts WHERE account_id = %s", (aid,))
-    events = _land_until(settings, _account_event(aid, "d"), topic=ACCOUNTS_TOPIC)
+    events = _land_until(settings, _has(aid, "d", "account_id"), topic=ACCOUNTS_TOPIC)
     _run_lake(settings)
     assert _silver(settings, "accounts", aid, key="account_id") == []
     assert model["account_id"] in {
