@@ -23,14 +23,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ray_platform.contracts.silver import CARD_TRANSACTIONS
 from ray_platform.settings import Settings, get_settings
 from serve.schemas import Transaction
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "gbank-fraud"
+CARD_SOURCES = CARD_TRANSACTIONS.stream_topics
+"""The card topics a deployment scores: Avro from card switches, JSON from simple clients."""
 ALERT_DECISIONS = ("review", "decline")
 
 
@@ -41,12 +44,19 @@ class ConsumerConfig(BaseModel):
     source: str = Field("transactions", description="Topic of transactions to score.")
     scores: str = Field("fraud-scores", description="Every result.")
     alerts: str = Field("fraud-alerts", description="Review and decline results.")
-    dlq: str = Field("transactions.dlq", description="Malformed input, bytes as received.")
+    dlq: str = Field("", description="Malformed input, bytes as received (default <source>.dlq).")
     group: str = Field("fraud-scoring", description="Consumer group (offsets).")
     batch_size: int = Field(500, ge=1, description="Most records scored per batch.")
     poll_ms: int = Field(50, ge=1, description="Poll wait when the partition is idle.")
     dedupe_days: float = Field(7.0, gt=0, description="How long produced ids are remembered.")
     scoring: dict[str, Any] = Field(default_factory=dict, description="ScoringConfig values.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dlq_follows_source(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("dlq"):
+            return {**data, "dlq": f"{data.get('source', 'transactions')}.dlq"}
+        return data
 
 
 @dataclass

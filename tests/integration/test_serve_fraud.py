@@ -328,3 +328,49 @@ def test_consumer_scores_avro_by_schema_id_and_json_alike(deployed, settings, ka
     dlq = _read_all(settings, cfg.dlq, 1)
     assert [r.value for r in dlq] == [unknown]  # retried, then dead-lettered, never dropped
     assert b"987654" in dict(dlq[0].headers)["error"]
+
+
+def test_cli_runs_one_consumer_group_per_card_topic(
+    deployed, settings, kafka_broker, schema_registry, monkeypatch
+):
+    """`gbank serve consumers start|status|stop` over an Avro topic and its JSON twin."""
+    from typer.testing import CliRunner
+
+    from ray_platform.cli import app
+    from ray_platform.settings import get_settings
+    from ray_platform.streaming import produce_card_transactions
+
+    tag = uuid.uuid4().hex[:6]
+    avro, plain = f"it-{tag}-cards", f"it-{tag}-cards.json"
+    kafka_broker.ensure_topics([avro, plain, f"{avro}.dlq", f"{plain}.dlq"], partitions=1)
+    monkeypatch.setenv("GBANK_HOME", str(settings.home))
+    get_settings.cache_clear()
+    txns = [
+        sample_transaction(700_000 + i, transaction_id=f"CLI-{tag}-{i}")
+        | {"is_fraud": 0, "fraud_pattern": None}
+        for i in range(6)
+    ]
+    lines = [json.dumps(t).encode() for t in txns]
+    assert produce_card_transactions(lines[:4], settings, topic=avro, json_topic=plain).avro == 4
+    assert produce_card_transactions(lines[4:], settings, as_json=True, json_topic=plain).json == 2
+    cli, sources = CliRunner(), ["--source", avro, "--source", plain]
+
+    started = cli.invoke(app, ["serve", "consumers", "start", *sources])
+    assert started.exit_code == 0, started.output
+    assert started.output.count("started partitions [0]") == 2
+    wanted = (f"{avro} p0: consumed 4, scored 4", f"{plain} p0: consumed 2, scored 2")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = cli.invoke(app, ["serve", "consumers", "status", *sources])
+        if all(w in status.output for w in wanted):
+            break
+        time.sleep(2)
+    assert all(w in status.output for w in wanted), status.output
+    stopped = cli.invoke(app, ["serve", "consumers", "stop", *sources])
+    assert stopped.exit_code == 0, stopped.output
+    after = cli.invoke(app, ["serve", "consumers", "status", *sources])
+    assert after.exit_code == 1 and after.output.count("no consumer running") == 2
+
+    keys = [(r.key or b"").decode() for r in _read_all(settings, "fraud-scores", 4)]
+    mine = Counter(k for k in keys if k.startswith(f"CLI-{tag}-"))  # results are keyed by id
+    assert mine == Counter(t["transaction_id"] for t in txns)  # each exactly once

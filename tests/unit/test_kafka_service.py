@@ -172,8 +172,7 @@ def test_platform_topics_cover_every_default_topic_a_component_writes() -> None:
     from ray_platform.risk import live_monitor
     from serve.consumer import ConsumerConfig
 
-    scoring = [ConsumerConfig(), ConsumerConfig(source="transactions.json",
-                                                dlq="transactions.json.dlq")]  # fmt: skip
+    scoring = [ConsumerConfig(source=s) for s in CARD_TOPICS]
     written = {
         *CARD_TOPICS, *(f"{t}.dlq" for t in CARD_TOPICS), MARKET, ALERT_TOPIC,
         DqConfig.model_fields["alert_topic"].default,

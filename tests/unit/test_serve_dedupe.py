@@ -47,3 +47,16 @@ def test_malformed_messages_are_described_for_the_dlq() -> None:
         assert expect in describe_error(err.value).lower()
     headers = dict(dlq_headers("amount: bad", "transactions", 3, 99))
     assert headers["source.offset"] == b"99" and headers["error"] == b"amount: bad"
+
+
+def test_each_source_topic_gets_its_own_dlq_unless_one_is_named() -> None:
+    from serve.consumer import CARD_SOURCES, ConsumerConfig
+
+    assert [ConsumerConfig(source=s).dlq for s in CARD_SOURCES] == [
+        "transactions.dlq",
+        "transactions.json.dlq",
+    ]
+    assert ConsumerConfig().dlq == "transactions.dlq"
+    assert ConsumerConfig(source="a", dlq="b").dlq == "b"
+    cfg = ConsumerConfig(source="x")
+    assert ConsumerConfig(**cfg.model_dump()) == cfg  # each actor rebuilds it from a dump
