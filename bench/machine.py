@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import os
 import platform
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 
 def machine(*packages: str) -> dict[str, object]:
@@ -29,4 +32,22 @@ def machine(*packages: str) -> dict[str, object]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": versions,
+    }
+
+
+def provenance(
+    benchmark: str, load_start: Sequence[float], *packages: str, env: str = ""
+) -> dict[str, object]:
+    """The header of a result file: what ran, when, the command (``env`` first), the machine.
+
+    ``load_start`` is the load average taken before the benchmark started its own services.
+    """
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    return {
+        "benchmark": benchmark,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": f"{env} {command}" if env else command,
+        "machine": machine(*packages),
+        "load_average_at_start": [round(x, 2) for x in load_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }

@@ -21,7 +21,6 @@ The highest sustained paced rate is the figure the capacity model uses.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import multiprocessing as mp
 import os
@@ -33,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.machine import machine  # noqa: E402
+from bench.machine import provenance  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "market_data.json"
 
@@ -124,13 +123,14 @@ def main() -> None:
             break
     best = max((r["target_rate"] for r in paced if r["sustained"]), default=None)
     out = {
-        "benchmark": "market data end to end: replay producer -> Kafka -> MonitorLoop -> "
-        "PositionKeeper.apply_market",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "GBANK_HOME=.gbank " + " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine("kafka", "pyarrow"),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        **provenance(
+            "market data end to end: replay producer -> Kafka -> MonitorLoop -> "
+            "PositionKeeper.apply_market",
+            load_start,
+            "kafka",
+            "pyarrow",
+            env="GBANK_HOME=.gbank",
+        ),
         "book": {"as_of": book.as_of.isoformat(), "positions": len(book.positions)},
         "topic_partitions": settings.kafka_partitions,
         "flat_out": flat,

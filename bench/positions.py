@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.machine import machine  # noqa: E402
+from bench.machine import provenance  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "positions.json"
 DAY = dt.date(2026, 2, 3)
@@ -157,12 +157,11 @@ def main() -> None:
         print(json.dumps(res), flush=True)
         runs.append(res)
     out = {
-        "benchmark": "trade-to-alert latency: trades topic -> MonitorLoop -> risk-alerts",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine("kafka"),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        **provenance(
+            "trade-to-alert latency: trades topic -> MonitorLoop -> risk-alerts",
+            load_start,
+            "kafka",
+        ),
         "runs": runs,
         "notes": "monitor, loader and market-data feed in separate processes on the same "
         "2-core machine as the broker and other work; each latency from just before the "

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import platform
 import sys
 import time
 import uuid
@@ -41,26 +39,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.machine import provenance  # noqa: E402
+
 RESULT = REPO / "bench" / "results" / os.environ.get("GBANK_BENCH_OUT", "scoring.json")
 PORT = 8100
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(fh.readline().split()[1])
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024**2, 1),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-    }
 
 
 def pct(values: list[float] | np.ndarray) -> dict[str, float]:
@@ -391,7 +374,9 @@ def main() -> None:
     serve.shutdown()
     ray.shutdown()
     out = {
-        **provenance("fraud scoring: HTTP open loop, echo floor, in-process, Kafka", load_start),
+        **provenance(
+            "fraud scoring: HTTP open loop, echo floor, in-process, Kafka", load_start, "ray"
+        ),
         "ingress": mode,
         "ray": ray.__version__,
         "http": http,
@@ -405,18 +390,6 @@ def main() -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULT}")
-
-
-def provenance(benchmark: str, load_start: tuple) -> dict[str, Any]:
-    """What a result file says about itself: the benchmark, when, the command, the machine."""
-    return {
-        "benchmark": benchmark,
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
-        "load_average_at_start": [round(x, 2) for x in load_start],
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def kafka_only(settings: Any, rate: float, duration: float, load_start: tuple) -> None:
@@ -437,17 +410,22 @@ def kafka_only(settings: Any, rate: float, duration: float, load_start: tuple) -
     ray.shutdown()
     p99 = {k: v["produce_to_result_ms"].get("p99") for k, v in runs.items()}
     out = {
-        **provenance("fraud scoring through Kafka: Avro values (schema registry) vs JSON",
-                     load_start),
+        **provenance(
+            "fraud scoring through Kafka: Avro values (schema registry) vs JSON",
+            load_start,
+            "ray",
+            "fastavro",
+        ),
         "ray": ray.__version__,
         "kafka": runs,
         "avro_to_json_p99_ratio": round(p99["avro"] / p99["json"], 2)
-        if p99["avro"] and p99["json"] else None,
+        if p99["avro"] and p99["json"]
+        else None,
         "notes": "same transactions, topic layout (4 partitions, 4 consumer actors) and rate; "
         "Avro values carry the Confluent header and are decoded by schema id (writer schema "
         "fetched once per actor, then cached); p99 from each record's produce time to its "
         "result being read back",
-    }  # fmt: skip
+    }
     path = REPO / "bench" / "results" / os.environ.get("GBANK_BENCH_OUT", "scoring_kafka_avro.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")

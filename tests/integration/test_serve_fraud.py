@@ -193,16 +193,25 @@ def _read_all(settings, topic: str, partitions: int) -> list[Any]:
     return out
 
 
-def test_consumer_killed_mid_stream_exactly_one_result_and_dlq(deployed, settings, kafka_broker):
-    from serve.consumer import ConsumerConfig, ConsumerGroup
+def _own_topics(kafka_broker, partitions: int, **config: Any) -> Any:
+    """A consumer config on topics and a group of its own: no other test's records reach it."""
+    from serve.consumer import ConsumerConfig
 
     tag = uuid.uuid4().hex[:6]
     cfg = ConsumerConfig(
         source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
-        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=100,
-        scoring={"review_threshold": 0.3, "decline_threshold": 0.9},
+        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", **config,
     )  # fmt: skip
-    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=2)
+    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=partitions)
+    return cfg
+
+
+def test_consumer_killed_mid_stream_exactly_one_result_and_dlq(deployed, settings, kafka_broker):
+    from serve.consumer import ConsumerGroup
+
+    cfg = _own_topics(
+        kafka_broker, 2, batch_size=100, scoring={"review_threshold": 0.3, "decline_threshold": 0.9}
+    )
     from ray_platform.streaming import produce
 
     n = 3000
@@ -254,14 +263,9 @@ def test_consumer_killed_mid_stream_exactly_one_result_and_dlq(deployed, setting
 
 def test_broker_restarted_while_consuming_loses_no_transaction(deployed, settings, kafka_broker):
     from ray_platform.streaming import produce
-    from serve.consumer import ConsumerConfig, ConsumerGroup
+    from serve.consumer import ConsumerGroup
 
-    tag = uuid.uuid4().hex[:6]
-    cfg = ConsumerConfig(
-        source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
-        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=100,
-    )  # fmt: skip
-    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=2)
+    cfg = _own_topics(kafka_broker, 2, batch_size=100)
     txns = [sample_transaction(400_000 + i, card_id=f"R{i % 50}") for i in range(3000)]
     records = [(t["card_id"].encode(), json.dumps(t).encode()) for t in txns]
     produce(cfg.source, records[:1500], settings)
@@ -297,14 +301,9 @@ def test_consumer_scores_avro_by_schema_id_and_json_alike(deployed, settings, ka
                                                           schema_registry):  # fmt: skip
     from ray_platform.avro_codec import AvroSerializer, card_transaction_schema, frame
     from ray_platform.streaming import produce
-    from serve.consumer import ConsumerConfig, ConsumerGroup
+    from serve.consumer import ConsumerGroup
 
-    tag = uuid.uuid4().hex[:6]
-    cfg = ConsumerConfig(
-        source=f"it-{tag}-transactions", scores=f"it-{tag}-scores", alerts=f"it-{tag}-alerts",
-        dlq=f"it-{tag}-dlq", group=f"fraud-scoring-{tag}", batch_size=50,
-    )  # fmt: skip
-    kafka_broker.ensure_topics([cfg.source, cfg.scores, cfg.alerts, cfg.dlq], partitions=1)
+    cfg = _own_topics(kafka_broker, 1, batch_size=50)
     avro = AvroSerializer(cfg.source, card_transaction_schema(), settings=settings)
     txns = [sample_transaction(600_000 + i) for i in range(40)]
     # Avro producers: the feed's schema also carries the generator's label fields
