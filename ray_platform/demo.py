@@ -150,11 +150,10 @@ def _canonical(record: dict) -> bytes:
 
 
 def _canonical_line(line: bytes) -> bytes | None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return _canonical(record) if isinstance(record, dict) else None
+    from ray_platform.streaming import json_object
+
+    record = json_object(line)
+    return _canonical(record) if record is not None else None
 
 
 def ray_smoke_job(ctx: DemoContext) -> str:
@@ -235,10 +234,8 @@ def daily_dag(ctx: DemoContext) -> str:
         "ORDER BY method, days",
         ctx.settings,
     ).to_pylist()
-    label = {True: " ({}d)", False: ""}
     figures = ", ".join(
-        f"{r['method']}{label[bool(r['days'])].format(r['days'])} {r['var']:,.0f} {r['currency']}"
-        for r in var
+        f"{r['method']}{_window(r['days'])} {r['var']:,.0f} {r['currency']}" for r in var
     )
     verdict = "promoted to champion" if model.get("promoted") else "not promoted"
     where = f"{ctx.settings.lake_uri}/reports/<name>/{day}/summary.html"
@@ -246,6 +243,11 @@ def daily_dag(ctx: DemoContext) -> str:
         f"daily DAG {day} {run.status} in {run.seconds:.0f}s: {steps}; firm 1-day 99% VaR "
         f"{figures or 'n/a'}; fraud-xgb v{model.get('version')} {verdict}; reports in {where}"
     )
+
+
+def _window(days: int | None) -> str:
+    # Historical VaR is run on two windows; name each so the two figures read apart.
+    return f" ({days}d)" if days else ""
 
 
 def fraud_scoring(ctx: DemoContext) -> str:
@@ -294,6 +296,8 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoContext:
     """Run every step in order, echoing progress, then the summary of where to look."""
+    from ray_platform.avro_codec import CCOMPAT_PATH
+
     ctx = DemoContext(settings or get_settings(), options or DemoOptions())
     lines = []
     for name, step in STEPS:
@@ -310,7 +314,7 @@ def run_demo(
         f"  Landing zone      {s.landing_uri}\n"
         f"  Lake              {s.lake_uri}  (gbank lineage gold/daily_merchant_stats)\n"
         f"  Kafka             {s.kafka_bootstrap}  (gbank kafka topics)\n"
-        f"  Schema registry   {s.schema_registry_url}/apis/ccompat/v7/subjects\n"
+        f"  Schema registry   {s.schema_registry_url}{CCOMPAT_PATH}/subjects\n"
         "  Fraud scoring     POST http://127.0.0.1:8000/fraud/score  (gbank serve status)\n"
         f"  Dashboard         {ctx.facts.get('dashboard', 'not started')}  (gbank api --stop)\n"
         "  Stop services     gbank kafka stop && gbank registry stop && gbank cluster down"

@@ -11,9 +11,14 @@ import contextlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ray_platform.contracts.silver import CARD_TRANSACTIONS
 from ray_platform.errors import ServiceError
 from ray_platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ray_platform.avro_codec import AvroSerializer
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,9 @@ def produce(
     return sent
 
 
-CARD_TOPIC = "transactions"
-"""Card transactions as Avro records (Confluent wire format, schema in the registry)."""
-CARD_JSON_TOPIC = "transactions.json"
-"""The same records as plain JSON objects, for clients without a registry client."""
+CARD_TOPIC, CARD_JSON_TOPIC = CARD_TRANSACTIONS.stream_topics
+"""Card transactions as Avro records (Confluent wire format, schema in the registry), and the
+same records as plain JSON objects for clients without a registry client."""
 
 
 @dataclass
@@ -99,8 +103,6 @@ def produce_card_transactions(
     a bad record is never lost at the producer. ``as_json`` sends every line to ``json_topic``,
     as a simple client would. The defaults are :data:`CARD_TOPIC` and :data:`CARD_JSON_TOPIC`.
     """
-    import json
-
     from ray_platform.avro_codec import AvroSerializer, card_transaction_schema
 
     s = settings or get_settings()
@@ -109,30 +111,43 @@ def produce_card_transactions(
     with producer(s) as prod:
         futures = []
         for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            key = str(record.get("card_id")).encode() if isinstance(record, dict) else None
-            if ser is not None and isinstance(record, dict):
-                extra = set(record) - ser.field_names
-                try:
-                    if extra:  # Avro would drop them silently: the JSON topic keeps them
-                        raise ValueError(f"fields not in the card schema: {sorted(extra)}")
-                    value = ser.encode(record)
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    if len(out.not_avro) < 5:
-                        out.not_avro.append(f"{type(exc).__name__}: {exc}")
-                else:
-                    futures.append(prod.send(topic, key=key, value=value))  # type: ignore[attr-defined]
-                    out.avro += 1
-                    continue
+            record = json_object(line)
+            key = str(record.get("card_id")).encode() if record is not None else None
+            value, reason = _avro_value(ser, record) if ser and record else (None, None)
+            if value is not None:
+                futures.append(prod.send(topic, key=key, value=value))  # type: ignore[attr-defined]
+                out.avro += 1
+                continue
             futures.append(prod.send(json_topic, key=key, value=bytes(line)))  # type: ignore[attr-defined]
             out.json += 1
+            if reason and len(out.not_avro) < 5:
+                out.not_avro.append(reason)
         for fut in futures:
             fut.get(timeout=30)
     out.schema_id = ser.schema_id if ser is not None and out.avro else None
     return out
+
+
+def json_object(line: bytes) -> dict | None:
+    """``line`` parsed as a JSON object; None when it is not JSON or not an object."""
+    import json
+
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _avro_value(ser: AvroSerializer, record: dict) -> tuple[bytes | None, str | None]:
+    """``record`` encoded, or None and the reason it does not fit the schema."""
+    extra = set(record) - ser.field_names
+    if extra:  # Avro would drop them silently: the JSON topic keeps them
+        return None, f"ValueError: fields not in the card schema: {sorted(extra)}"
+    try:
+        return ser.encode(record), None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def consume(

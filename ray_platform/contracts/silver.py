@@ -9,6 +9,8 @@ a day, by year and month only so a day does not become a folder of tiny files.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ray_platform.contracts import reference as ref
 from ray_platform.contracts.model import Column, TableContract
 
@@ -28,90 +30,81 @@ def _pii(name: str, cls: str = "confidential", **kw: object) -> Column:
     return Column(name, classification=cls, pii=True, **kw)  # type: ignore[arg-type]
 
 
-def _customer_columns(prefix: str = "") -> tuple[Column, ...]:
-    def c(col: Column) -> Column:
-        if not prefix:
-            return col
-        # In a change event every after-image field may be absent (deletes have no after).
-        return Column(**{**col.__dict__, "source": f"{prefix}{col.name}"})
+def _changes(
+    name: str, source: str, entity_columns: tuple[Column, ...], description: str, **changed: object
+) -> TableContract:
+    """The ``cdc`` contract of an entity's change events: op, commit time and the after image.
 
-    return tuple(
-        c(col)
-        for col in (
-            Column("customer_id"),
-            _pii("first_name"),
-            _pii("last_name"),
-            _pii("email"),
-            _pii("phone"),
-            _pii("date_of_birth", "restricted", type="date", not_future=True),
-            _pii("national_id", "restricted"),
-            _pii("address_line"),
-            Column("city", classification="confidential"),
-            _pii("postcode"),
-            _enum("country", ref.COUNTRIES),
-            _enum("region", ref.REGIONS),
-            _pii("iban", "restricted", check="iban"),
-            _enum("segment", ref.SEGMENTS),
-            _enum("kyc_risk_rating", ref.KYC_RATINGS, classification="confidential"),
-            _enum("status", ref.CUSTOMER_STATUSES),
-            Column("created_at", "ts", not_future=True),
-        )
+    Each entity column is read from ``after.<name>`` (a delete has no after image, so every one
+    may be absent); ``changed`` maps a column name to the attributes it takes instead, e.g.
+    ``customer_id={"fk": ...}``. The first column is the entity's key (``lake.cdc``).
+    """
+    image = tuple(
+        replace(c, source=f"after.{c.name}", **changed.get(c.name, {}))  # type: ignore[arg-type]
+        for c in entity_columns
     )
+    return TableContract(
+        name, source, (f"{name}.jsonl",), "cdc",
+        (
+            _enum("op", ref.CDC_OPS),
+            Column("event_ts", "epoch_ms", not_future=True, source="ts_ms"),
+            *image,
+        ),
+        event_time="event_ts", partition_by=YMD, cluster_by=(entity_columns[0].name,),
+        description=description,
+    )  # fmt: skip
 
 
+CUSTOMER_COLUMNS = (
+    Column("customer_id"),
+    _pii("first_name"),
+    _pii("last_name"),
+    _pii("email"),
+    _pii("phone"),
+    _pii("date_of_birth", "restricted", type="date", not_future=True),
+    _pii("national_id", "restricted"),
+    _pii("address_line"),
+    Column("city", classification="confidential"),
+    _pii("postcode"),
+    _enum("country", ref.COUNTRIES),
+    _enum("region", ref.REGIONS),
+    _pii("iban", "restricted", check="iban"),
+    _enum("segment", ref.SEGMENTS),
+    _enum("kyc_risk_rating", ref.KYC_RATINGS, classification="confidential"),
+    _enum("status", ref.CUSTOMER_STATUSES),
+    Column("created_at", "ts", not_future=True),
+)
 CUSTOMERS = TableContract(
-    "customers", "core_banking", ("customers.csv",), "csv", _customer_columns(),
+    "customers", "core_banking", ("customers.csv",), "csv", CUSTOMER_COLUMNS,
     business_key=("customer_id",), kind="entity", cluster_by=("customer_id",),
     description="Current state of every customer: core banking extracts plus CDC changes.",
 )  # fmt: skip
-CUSTOMER_CHANGES = TableContract(
-    "customer_changes", "customer_mgmt", ("customer_changes.jsonl",), "cdc",
-    (
-        _enum("op", ref.CDC_OPS),
-        Column("event_ts", "epoch_ms", not_future=True, source="ts_ms"),
-        *(
-            Column(**{**c.__dict__, "fk": "customers.customer_id"})
-            if c.name == "customer_id" else c
-            for c in _customer_columns("after.")
-        ),
-    ),
-    event_time="event_ts", partition_by=YMD, cluster_by=("customer_id",),
-    description="Debezium change events of the customer management system (after images).",
+CUSTOMER_CHANGES = _changes(
+    "customer_changes", "customer_mgmt", CUSTOMER_COLUMNS,
+    "Debezium change events of the customer management system (after images).",
+    customer_id={"fk": "customers.customer_id"},
 )  # fmt: skip
 
 
-def _account_columns(prefix: str = "") -> tuple[Column, ...]:
-    """The account fields; with a ``prefix`` (``after.``), read from a change event's image."""
-    cols = (
-        Column("account_id"),
-        Column("customer_id", fk="customers.customer_id"),
-        _enum("account_type", ref.ACCOUNT_TYPES),
-        _enum("status", ref.ACCOUNT_STATUSES),
-        Column("open_date", "date", not_future=True),
-        Column("product_code"),
-        _cur(),
-        _pii("iban", "restricted", check="iban"),
-    )
-    if not prefix:
-        return cols
-    return tuple(Column(**{**c.__dict__, "source": f"{prefix}{c.name}"}) for c in cols)
-
-
+ACCOUNT_COLUMNS = (
+    Column("account_id"),
+    Column("customer_id", fk="customers.customer_id"),
+    _enum("account_type", ref.ACCOUNT_TYPES),
+    _enum("status", ref.ACCOUNT_STATUSES),
+    Column("open_date", "date", not_future=True),
+    Column("product_code"),
+    _cur(),
+    _pii("iban", "restricted", check="iban"),
+)
 ACCOUNTS = TableContract(
-    "accounts", "core_banking", ("accounts.csv",), "csv", _account_columns(),
+    "accounts", "core_banking", ("accounts.csv",), "csv", ACCOUNT_COLUMNS,
     business_key=("account_id",), kind="entity", cluster_by=("customer_id",),
 )  # fmt: skip
-ACCOUNT_CHANGES = TableContract(
-    "account_changes", "core_banking", ("account_changes.jsonl",), "cdc",
-    # No foreign key on account_id: an insert brings an account silver does not know yet (the
-    # account's customer must be known, as for any account).
-    (
-        _enum("op", ref.CDC_OPS),
-        Column("event_ts", "epoch_ms", not_future=True, source="ts_ms"),
-        *_account_columns("after."),
-    ),
-    event_time="event_ts", partition_by=YMD, cluster_by=("account_id",),
-    description="Debezium change events of core.accounts (after images), applied to accounts.",
+# No foreign key on account_id: an insert brings an account silver does not know yet (the
+# account's customer must be known, as for any account).
+ACCOUNT_CHANGES = _changes(
+    "account_changes", "core_banking", ACCOUNT_COLUMNS,
+    "Debezium change events of core.accounts (after images), applied to accounts.",
 )  # fmt: skip
 CARDS = TableContract(
     "cards", "cards", ("cards.jsonl",), "jsonl",

@@ -60,9 +60,9 @@ def apply_changes(store: TableStore, events: pa.Table, contract: TableContract) 
         return
     entity, key = target(contract)
     name = layout.silver_table(entity.name)
-    upserts, deletes = final_states(events, key)
     if not store.exists(name):
         return
+    upserts, deletes = final_states(events, key)
     schema = store.dataset(name).schema
     cols = {}
     for f in schema:

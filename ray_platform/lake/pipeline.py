@@ -33,10 +33,14 @@ class LakeDayReport:
     run_id: str
     business_date: str
     landed: dict[str, int] = field(default_factory=dict)  # status -> files
-    kafka_records: int = 0
-    kafka_by_topic: dict[str, int] = field(default_factory=dict)
+    kafka_by_topic: dict[str, int] = field(default_factory=dict)  # records landed per topic
     silver: SilverReport | None = None
     gold: GoldReport | None = None
+
+    @property
+    def kafka_records(self) -> int:
+        """Records landed from Kafka, every topic together."""
+        return sum(self.kafka_by_topic.values())
 
     def summary(self) -> dict[str, object]:
         """Headline counts, JSON-ready (what the job prints on its RESULT line)."""
@@ -76,7 +80,7 @@ def run_lake_day(
     ``kafka_topics`` are the card-transaction topics landed beside the files (none: files only).
 
     ``cdc`` also lands the core-banking database's Debezium topics and applies their customer
-    changes (``lake.debezium``, ``docs/cdc.md``), beside any ``customer_changes`` files.
+    and account changes (``lake.debezium``, ``docs/cdc.md``), beside any change files.
     """
     s = settings or get_settings()
     run_id = run_id or bronze.new_run_id()
@@ -105,18 +109,15 @@ def run_lake_day(
         )
         for b in batches:
             report.kafka_by_topic[b.topic] = report.kafka_by_topic.get(b.topic, 0) + b.record_count
-        report.kafka_records = sum(report.kafka_by_topic.values())
         events.append(event)
-
-    streams: dict[str, Sequence[str]] = {"card_transactions": tuple(kafka_topics)}
     if cdc:
-        from ray_platform.lake.debezium import CDC_STREAMS, land_core_changes
+        from ray_platform.lake.debezium import land_core_changes
 
         land_core_changes(business_date, s, run_id)
-        streams.update({table: (topic,) for table, topic in CDC_STREAMS.items()})
     report.silver = run_silver(
-        business_date, s, run_id=run_id, use_ray=use_ray, stream_topics=streams
-    )
+        business_date, s, run_id=run_id, use_ray=use_ray,
+        stream_topics=silver_streams(kafka_topics, cdc=cdc),
+    )  # fmt: skip
     for name, r in report.silver.tables.items():
         if not r.files:
             continue
@@ -137,6 +138,16 @@ def run_lake_day(
     lineage.record(events, store)
     _record_rows(report, landed)
     return report
+
+
+def silver_streams(kafka_topics: Sequence[str], *, cdc: bool) -> dict[str, Sequence[str]]:
+    """Silver table -> the Kafka topics whose landed batches feed it, for ``run_silver``."""
+    streams: dict[str, Sequence[str]] = {"card_transactions": tuple(kafka_topics)}
+    if cdc:
+        from ray_platform.lake.debezium import CDC_STREAMS
+
+        streams.update({table: (topic,) for table, topic in CDC_STREAMS.items()})
+    return streams
 
 
 def _record_rows(report: LakeDayReport, landed: list[bronze.LandedFile]) -> None:

@@ -87,15 +87,13 @@ def silver(ctx: StepContext) -> StepOutput:
     """Validate, quarantine, standardise and tokenise bronze into silver; reconcile."""
     from ray_platform import lineage
     from ray_platform.lake import layout
-    from ray_platform.lake.debezium import CDC_STREAMS
+    from ray_platform.lake.pipeline import silver_streams
     from ray_platform.lake.silver import run_silver
     from ray_platform.lineage import DatasetRef, RunEvent
     from ray_platform.tables import table_store
 
     o, day = _opts(ctx), ctx.business_date
-    streams = {"card_transactions": o.kafka_topics}
-    if o.cdc:
-        streams.update({table: (topic,) for table, topic in CDC_STREAMS.items()})
+    streams = silver_streams(o.kafka_topics, cdc=o.cdc)
     report = run_silver(day, o.settings, run_id=ctx.run_id, stream_topics=streams)
     events = [
         RunEvent(

@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ray_platform.avro_codec import CCOMPAT_PATH
 from ray_platform.errors import ServiceError
 from ray_platform.services.base import (
     LocalService,
@@ -47,7 +48,6 @@ from ray_platform.services.kafka import _check_java, _last_lines, _maven_reason
 from ray_platform.settings import Settings, get_settings
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "cluster" / "registry"
-CCOMPAT_PATH = "/apis/ccompat/v7"
 _RUNNER = "gbank-schema-registry-1.0-runner.jar"
 # A small heap: the registry holds a handful of schemas; C1 only, since it starts more than it runs.
 _JVM_OPTS = ("-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")

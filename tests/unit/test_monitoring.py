@@ -276,7 +276,7 @@ def test_lake_rows_per_step_and_table_are_recorded() -> None:
 
     from ray_platform.lake.pipeline import LakeDayReport, _record_rows
 
-    report = LakeDayReport("run-1", "2026-01-05", kafka_records=7, kafka_by_topic={"unit_topic": 7})
+    report = LakeDayReport("run-1", "2026-01-05", kafka_by_topic={"unit_topic": 7})
     landed = [
         SimpleNamespace(status="landed", source="unit_src", record_count=10),
         SimpleNamespace(status="registered", source="unit_src", record_count=5),
