@@ -11,7 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from ray_platform.generator.reference import COUNTRIES, MCCS
@@ -281,22 +280,59 @@ def load_dim_customer(store: TableStore, silver: Silver, days: list[dt.date]) ->
     return result
 
 
-def load_dim_account(store: TableStore, silver: Silver, day: dt.date) -> DimResult:
-    """Open versions for accounts new or changed in the ``silver/accounts`` snapshot."""
+def load_dim_account(
+    store: TableStore, silver: Silver, day: dt.date, days: list[dt.date] | None = None
+) -> DimResult:
+    """Versions from ``days``' account change events, then from the ``silver/accounts`` snapshot.
+
+    ``days`` (default: ``day``) are the event dates to read, the load's look-back window.
+    """
     spec, result = m.DIM_ACCOUNT, DimResult(m.DIM_ACCOUNT.name)
-    accounts = silver.get("accounts")
-    if accounts is None:
+    accounts, changes = silver.get("accounts"), silver.get("account_changes")
+    if accounts is None and changes is None:
         return result
-    result.inputs = silver.ref("accounts")
+    result.inputs = silver.ref("accounts", "account_changes")
     exists = store.exists(spec.path)
-    current = {}
+    latest: dict[str, dict[str, object]] = {}
     if exists:
-        cur = store.dataset(spec.path).to_table(filter=pc.field("is_current"))
-        current = {r["account_id"]: r for r in cur.to_pylist() if r["account_id"] is not None}
+        for r in store.dataset(spec.path).to_table().sort_by("valid_from").to_pylist():
+            if r["account_id"] is not None:
+                latest[r["account_id"]] = r  # sorted, so the newest version wins
     as_of = dt.datetime.combine(day, dt.time(), dt.UTC)
-    rows, _ = scd2.account_changes(current, accounts.to_table().to_pylist(), as_of)
+    rows: list[dict[str, object]] = []
+    if changes is not None:
+        events: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for d in days or [day]:
+            for e in changes.to_table(filter=day_filter(d)).to_pylist():
+                events[e["account_id"]].append(e)
+        # An account the dimension has not seen starts, as dim_customer does, from its row in the
+        # first extract (valid from its open date), so its events close that version, not lose it.
+        extract: dict[str, dict[str, object]] = {}
+        if accounts is not None and (new := set(events) - set(latest)):
+            path = layout.silver_table("accounts")
+            first = store.dataset(path, _first_version(store, path))
+            extract = {r["account_id"]: r for r in rows_in(first, "account_id", new).to_pylist()}
+        for aid, evs in sorted(events.items()):
+            evs.sort(key=lambda e: (e["event_ts"], e["_ingest_date"], e["_source_record"]))
+            start = latest.get(aid)
+            if start is None and aid in extract:
+                start = scd2.account_changes({}, [extract[aid]], as_of)[0][0]
+                rows.append(start)
+            written = scd2.account_events(start, evs)
+            rows += written
+            # Written first: on a tie the copy the events closed wins over the version it was.
+            if versions := [*written, *([start] if start is not None else [])]:
+                latest[aid] = max(versions, key=lambda r: r["valid_from"])
+    if accounts is not None:
+        # A deleted account (versions, none current) stays closed until an event reopens it.
+        current = {a: r for a, r in latest.items() if r["is_current"]}
+        deleted = {a for a, r in latest.items() if not r["is_current"]}
+        snapshot = [r for r in accounts.to_table().to_pylist() if r["account_id"] not in deleted]
+        diffed, _ = scd2.account_changes(current, snapshot, as_of)
+        rows += diffed
     if not rows:
         return result
+    rows = list({r["account_sk"]: r for r in rows}.values())  # an extract row its events closed
     data = pa.Table.from_pylist(rows, schema=spec.schema)
     if not exists:
         data = pa.concat_tables([pa.Table.from_pylist([_unknown(spec)], schema=spec.schema), data])

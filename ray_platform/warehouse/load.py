@@ -120,7 +120,7 @@ def load_warehouse(
         for r in dims.load_type1(store, silver, window):
             report.tables[r.table] = r
         report.tables["dim_customer"] = dims.load_dim_customer(store, silver, window)
-        report.tables["dim_account"] = dims.load_dim_account(store, silver, day)
+        report.tables["dim_account"] = dims.load_dim_account(store, silver, day, window)
 
     con = duckdb.connect()
     try:

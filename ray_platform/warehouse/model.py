@@ -150,7 +150,7 @@ DIM_CUSTOMER = TableSpec(
 DIM_ACCOUNT = TableSpec(
     "dim_account",
     "dimension",
-    "one row per account version (SCD type 2, snapshot diff)",
+    "one row per account version (SCD type 2, change events, else snapshot diff)",
     (
         _c(
             "account_sk",

@@ -11,9 +11,14 @@ Rules (also in ``docs/warehouse.md``):
   closes the chain at its ``ts_ms`` and sets ``deleted_at``. A customer known only from the
   current ``silver/customers`` (no extract row, no event) gets one ``extract`` version from
   ``created_at``.
-* ``dim_account`` has no change feed: each load diffs the ``silver/accounts`` snapshot against the
-  current versions; a new account is valid from its ``open_date``, a changed one gets a new
-  version from the start of the business date.
+* ``dim_account``: change events first, then a snapshot diff. Each CDC event in
+  ``silver/account_changes`` (Debezium's ``cdc.core.accounts``) after the account's latest
+  version opens a version at its commit time when it changes a tracked column (an account first
+  seen through an update, such as the connector's initial snapshot, from its ``open_date``); a
+  ``d`` closes the current version there, leaving the account with none. Then each load diffs the
+  ``silver/accounts`` snapshot against the current versions for the accounts without a feed
+  (the file extracts): a new account is valid from its ``open_date``, a changed one gets a new
+  version from the start of the business date. A deleted account is reopened only by an event.
 * Surrogate keys hash the natural key and ``valid_from``, so a rebuilt chain keeps its keys.
 """
 
@@ -115,6 +120,45 @@ def customer_chain(
     for row in chain:
         row["customer_sk"] = surrogate_key(customer_id, row["valid_from"].isoformat())
     return chain
+
+
+def account_events(latest: Mapping[str, Any] | None, events: list[Mapping[str, Any]]) -> list[Row]:
+    """Rows to write for one account's change ``events`` (sorted in commit order).
+
+    ``latest`` is the account's newest ``dim_account`` version, current or closed by a delete.
+    The chain only grows: an event at or before that version's start (or its end, once deleted)
+    is already in it, which makes a rerun over the same events write nothing. A version the
+    events close is returned too, so one merge replaces it.
+    """
+    out: list[Row] = []
+    last = dict(latest) if latest is not None else None
+    for ev in events:
+        at = ev["event_ts"]
+        if last is not None:
+            seen_to = last["valid_from"] if last["is_current"] else last["valid_to"]
+            if at <= seen_to:
+                continue
+        if ev["op"] == "d":
+            if last is not None and last["is_current"]:
+                _close(last, at)
+                out.append(last)
+            continue
+        if last is not None and last["is_current"]:
+            if all(last[c] == ev.get(c) for c in ACCOUNT_TRACKED):
+                continue  # nothing the dimension tracks changed
+            _close(last, at)
+            out.append(last)
+        start = at
+        if last is None and ev["op"] != "c" and ev.get("open_date") is not None:
+            # First seen through an update (or the connector's initial snapshot, read as one):
+            # the account predates the event, so it is valid from its open date, as in a diff.
+            start = min(at, dt.datetime.combine(ev["open_date"], dt.time(), dt.UTC))
+        last = _open(ev["account_id"], "account_id", ev, ACCOUNT_TRACKED, start)
+        out.append(last)
+    for row in out:
+        row["account_sk"] = surrogate_key(row["account_id"], row["valid_from"].isoformat())
+    # A version these events open and then close was appended twice (the same row): keep one.
+    return list({r["account_sk"]: r for r in out}.values())
 
 
 def account_changes(

@@ -110,19 +110,22 @@ def _has(
 
 
 def _run_lake(settings) -> None:
-    """The next run: the daily lake job with CDC (bronze, silver, gold), then dim_customer.
+    """The next run: the daily lake job with CDC (bronze, silver, gold), then the two SCD2
+    dimensions, dim_customer and dim_account.
 
     The warehouse's own dimension load, not ``load_warehouse``: its fact loads need a silver
     ``trades`` table, which a one-day bank generated on a weekend does not have.
     """
     run_lake_day(TODAY, settings, kafka_topics=(), use_ray=False, cdc=True)
     store = table_store(settings)
-    dims.load_dim_customer(store, dims.Silver(store), [TODAY])
+    silver = dims.Silver(store)
+    dims.load_dim_customer(store, silver, [TODAY])
+    dims.load_dim_account(store, silver, TODAY, [TODAY])
 
 
-def _versions(settings, cid: str) -> list[dict]:
-    dim = table_store(settings).read(wm.DIM_CUSTOMER.path)
-    rows = dim.filter(pc.equal(dim["customer_id"], cid)).to_pylist()
+def _versions(settings, cid: str, spec=wm.DIM_CUSTOMER, key: str = "customer_id") -> list[dict]:
+    dim = table_store(settings).read(spec.path)
+    rows = dim.filter(pc.equal(dim[key], cid)).to_pylist()
     return sorted(rows, key=lambda r: r["valid_from"])
 
 
@@ -269,10 +272,17 @@ def test_account_insert_update_delete_reach_silver_accounts(bank, postgres_serve
         r["account_id"] for r in table_store(settings).read("silver/accounts").to_pylist()
     }  # the others stay
     changes = _silver(settings, "account_changes", aid, key="account_id")
+    commits = [_commit(events, aid, op) for op in ("c", "u", "d")]
     assert sorted((c["event_ts"], c["op"], c["status"]) for c in changes) == [
-        (_commit(events, aid, "c"), "c", "active"),
-        (_commit(events, aid, "u"), "u", "dormant"),
-        (_commit(events, aid, "d"), "d", None),
+        (commits[0], "c", "active"),
+        (commits[1], "u", "dormant"),
+        (commits[2], "d", None),
+    ]
+    # dim_account's versions begin and end at the database commits; the delete closes the last.
+    versions = _versions(settings, aid, wm.DIM_ACCOUNT, "account_id")
+    assert [(v["valid_from"], v["valid_to"], v["is_current"], v["status"]) for v in versions] == [
+        (commits[0], commits[1], False, "active"),
+        (commits[1], commits[2], False, "dormant"),
     ]
 
 

@@ -1,8 +1,10 @@
 """Change events applied to their silver entity table: customers by customer_id, accounts by
-account_id (``lake.cdc``), directly and through a silver run of account change files."""
+account_id (``lake.cdc``), directly and through a silver run of account change files; and
+``dim_account``'s versions from those account events."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from ray_platform.lake.silver import run_silver
 from ray_platform.lake.tokens import token, token_key
 from ray_platform.settings import load_settings
 from ray_platform.tables import table_store
+from ray_platform.warehouse import model as wm
+from ray_platform.warehouse.dimensions import Silver, load_dim_account
 
 pytestmark = pytest.mark.unit
 
@@ -132,3 +136,63 @@ def test_silver_run_applies_account_changes(tmp_path):
     ]
     q = store.read("silver/_quarantine/account_changes").to_pylist()
     assert [(r["record_id"], r["rule"]) for r in q] == [("A9", "unknown_foreign_key")]
+
+
+def _versions(store, aid: str) -> list[tuple[object, ...]]:
+    rows = [r for r in store.read(wm.DIM_ACCOUNT.path).to_pylist() if r["account_id"] == aid]
+    return sorted(
+        (r["valid_from"], r["valid_to"], r["is_current"], r["status"], r["product_code"])
+        for r in rows
+    )
+
+
+def test_dim_account_versions_start_at_the_commit_and_a_delete_closes_them(tmp_path):
+    settings = load_settings(home=tmp_path)
+    _write(tmp_path, "core_banking", "customers.csv", _csv(CUST_HEADER, [_customer("C1")]))
+    a1, a2 = _account("A1"), _account("A2")
+    _write(tmp_path, "core_banking", "accounts.csv", _csv(ACC_HEADER, [a1, a2]))
+    at = [dt.datetime(2026, 1, 5, h, tzinfo=dt.UTC) for h in (10, 11, 12)]
+    ms = [int(t.timestamp() * 1000) for t in at]
+    events = [
+        {"op": "c", "before": None, "after": _account("A3", product_code="P9"), "ts_ms": ms[0]},
+        {"op": "u", "before": a1, "after": {**a1, "status": "dormant"}, "ts_ms": ms[1]},
+        {"op": "d", "before": a2, "after": None, "ts_ms": ms[2]},
+    ]
+    body = "".join(json.dumps(e) + "\n" for e in events).encode()
+    _write(tmp_path, "core_banking", "account_changes.jsonl", body)
+    run_silver(DAY, settings, use_ray=False)
+    store = table_store(settings)
+    day = dt.date.fromisoformat(DAY)
+    assert load_dim_account(store, Silver(store), day).version is not None
+
+    opened = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # the extract's open_date
+    assert _versions(store, "A1") == [
+        (opened, at[1], False, "active", "P1"),  # the extract's state, until the commit
+        (at[1], wm.OPEN_END, True, "dormant", "P1"),
+    ]
+    assert _versions(store, "A2") == [(opened, at[2], False, "active", "P1")]
+    assert _versions(store, "A3") == [(at[0], wm.OPEN_END, True, "active", "P9")]
+    # The same events again change nothing, and the deleted account is not reopened.
+    assert load_dim_account(store, Silver(store), day, [day]).version is None
+    assert load_dim_account(store, Silver(store), day + dt.timedelta(1)).version is None
+
+
+def test_account_events_skip_what_the_chain_has_and_reopen_after_a_delete():
+    from ray_platform.warehouse.scd2 import account_events
+
+    t = [dt.datetime(2026, 1, 5, h, tzinfo=dt.UTC) for h in range(6)]
+    acc = {k: v for k, v in _account("A1").items() if k != "iban"}
+    acc["open_date"] = dt.date(2020, 1, 1)
+    latest = {**acc, "valid_from": t[1], "valid_to": wm.OPEN_END, "is_current": True}
+    events = [
+        {"op": "u", "event_ts": t[0], **acc, "status": "closed"},  # before the version: in it
+        {"op": "u", "event_ts": t[2], **acc, "currency": acc["currency"]},  # nothing tracked
+        {"op": "d", "event_ts": t[3], "account_id": "A1"},
+        {"op": "c", "event_ts": t[4], **acc, "status": "dormant"},  # the id is reused
+    ]
+    rows = account_events(latest, events)
+    assert [(r["valid_from"], r["valid_to"], r["is_current"], r["status"]) for r in rows] == [
+        (t[1], t[3], False, "active"),
+        (t[4], wm.OPEN_END, True, "dormant"),
+    ]
+    assert account_events(rows[-1], events) == []  # a rerun over the same events
