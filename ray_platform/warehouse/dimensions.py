@@ -320,9 +320,8 @@ def load_dim_account(
                 rows.append(start)
             written = scd2.account_events(start, evs)
             rows += written
-            # Written first: on a tie the copy the events closed wins over the version it was.
-            if versions := [*written, *([start] if start is not None else [])]:
-                latest[aid] = max(versions, key=lambda r: r["valid_from"])
+            if newest := written[-1] if written else start:
+                latest[aid] = newest
     if accounts is not None:
         # A deleted account (versions, none current) stays closed until an event reopens it.
         current = {a: r for a, r in latest.items() if r["is_current"]}

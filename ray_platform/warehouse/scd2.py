@@ -123,7 +123,7 @@ def customer_chain(
 
 
 def account_events(latest: Mapping[str, Any] | None, events: list[Mapping[str, Any]]) -> list[Row]:
-    """Rows to write for one account's change ``events`` (sorted in commit order).
+    """Rows to write for one account's change ``events`` (sorted in commit order), oldest first.
 
     ``latest`` is the account's newest ``dim_account`` version, current or closed by a delete.
     The chain only grows: an event at or before that version's start (or its end, once deleted)
