@@ -41,7 +41,7 @@ class ConsumerConfig(BaseModel):
     """Topics, group and batching of the scoring consumers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    source: str = Field("transactions", description="Topic of transactions to score.")
+    source: str = Field(CARD_SOURCES[0], description="Topic of transactions to score.")
     scores: str = Field("fraud-scores", description="Every result.")
     alerts: str = Field("fraud-alerts", description="Review and decline results.")
     dlq: str = Field("", description="Malformed input, bytes as received (default <source>.dlq).")

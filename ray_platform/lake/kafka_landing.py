@@ -100,7 +100,7 @@ def stream_source(topic: str) -> str:
 
 
 def land_topic(
-    topic: str = "transactions",
+    topic: str = CARD_TOPICS[0],
     *,
     max_records: int | None = None,
     ingest_date: dt.date | None = None,

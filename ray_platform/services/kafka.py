@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from ray_platform.contracts.silver import CARD_TRANSACTIONS
 from ray_platform.errors import InvalidArgument, ServiceError
 from ray_platform.services.base import (
     LocalService,
@@ -40,12 +41,10 @@ from ray_platform.services.base import (
 from ray_platform.settings import Settings, get_settings
 
 PLATFORM_TOPICS: tuple[str, ...] = (
-    "transactions",
-    "transactions.json",
+    *CARD_TRANSACTIONS.stream_topics,
     "fraud-scores",
     "fraud-alerts",
-    "transactions.dlq",
-    "transactions.json.dlq",
+    *(f"{topic}.dlq" for topic in CARD_TRANSACTIONS.stream_topics),
     "dq-alerts",
     "ops-alerts",
     "trades",
